@@ -1,0 +1,62 @@
+/** Helpers shared by the WebCrypto paths (internal). */
+
+/**
+ * PKCS#8 PrivateKeyInfo prefixes for a raw 32-byte private key (RFC 8410
+ * section 7): SEQUENCE, version 0, AlgorithmIdentifier with OID 1.3.101.110
+ * (X25519) or 1.3.101.112 (Ed25519), then OCTET STRING { OCTET STRING key }.
+ */
+const PKCS8_PREFIX = {
+  X25519: new Uint8Array([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20]),
+  Ed25519: new Uint8Array([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]),
+} as const;
+
+export function subtle(): SubtleCrypto {
+  return globalThis.crypto.subtle;
+}
+
+/**
+ * Narrows a Uint8Array to the BufferSource type of the DOM typings. WebCrypto
+ * copies its inputs, and every buffer here is an ArrayBuffer view.
+ */
+export function source(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  return bytes as Uint8Array<ArrayBuffer>;
+}
+
+/** Wraps a raw private key in PKCS#8 and imports it; the wrapped copy is zeroed after the import. */
+export async function importRawPrivateKey(
+  algorithm: 'X25519' | 'Ed25519',
+  privateKey: Uint8Array,
+  extractable: boolean,
+  usages: KeyUsage[],
+): Promise<CryptoKey> {
+  const prefix = PKCS8_PREFIX[algorithm];
+  const pkcs8 = new Uint8Array(prefix.length + privateKey.length);
+  pkcs8.set(prefix, 0);
+  pkcs8.set(privateKey, prefix.length);
+
+  try {
+    return await subtle().importKey('pkcs8', pkcs8, { name: algorithm }, extractable, usages);
+  } finally {
+    pkcs8.fill(0);
+  }
+}
+
+/** Exports the raw private key (`d`) and public key (`x`) of an extractable OKP private key through JWK. */
+export async function exportOkpKeyPair(privateKey: CryptoKey): Promise<{ publicKey: Uint8Array; privateKey: Uint8Array }> {
+  const jwk = await subtle().exportKey('jwk', privateKey);
+  if (typeof jwk.d !== 'string' || typeof jwk.x !== 'string') {
+    throw new Error('exported JWK lacks the d or x member');
+  }
+  return { publicKey: decodeBase64Url(jwk.x), privateKey: decodeBase64Url(jwk.d) };
+}
+
+/** Decodes unpadded base64url (RFC 4648 section 5) as JWK uses it. */
+function decodeBase64Url(text: string): Uint8Array {
+  const base64 = text.replace(/-/g, '+').replace(/_/g, '/');
+  const binary = atob(base64 + '='.repeat((4 - (base64.length % 4)) % 4));
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) {
+    bytes[i] = binary.charCodeAt(i);
+  }
+  return bytes;
+}
