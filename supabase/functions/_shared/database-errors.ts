@@ -1,0 +1,65 @@
+/**
+ * Mapping of errors raised by PostgreSQL to the errors the functions return.
+ * Only the SQLSTATE and, for rate limits, the retry time are read; the
+ * database's own message stays in the log.
+ */
+import { ApiError, type DatabaseErrorFields } from "./errors.ts";
+import { DEFAULT_RETRY_AFTER_SECONDS } from "./limits.ts";
+
+/** SQLSTATEs the SQL functions raise on purpose (docs/formats.md). */
+export const SQLSTATE = {
+  noDataFound: "P0002",
+  rateLimited: "PT429",
+  insufficientPrivilege: "42501",
+  uniqueViolation: "23505",
+} as const;
+
+/**
+ * Reads the seconds to wait from a rate-limit error: the first whole number
+ * followed by "second" in its detail, hint or message, or the default.
+ */
+export function retryAfterSeconds(error: DatabaseErrorFields): number {
+  for (const text of [error.detail, error.hint, error.message]) {
+    const match = text === undefined ? null : /(\d+)\s*s(?:econds?)?\b/i.exec(text);
+    if (match !== null) {
+      return Math.max(1, Number(match[1]));
+    }
+  }
+
+  return DEFAULT_RETRY_AFTER_SECONDS;
+}
+
+/** Maps one database error to the caller-facing error; unknown SQLSTATEs become a 500. */
+export function mapDatabaseError(error: DatabaseErrorFields, requestId: string): ApiError {
+  switch (error.code) {
+    case SQLSTATE.noDataFound:
+      return new ApiError(
+        404,
+        "profile_not_found",
+        "profile not found or without published keys; check the profile name",
+      );
+
+    case SQLSTATE.rateLimited: {
+      const seconds = retryAfterSeconds(error);
+      return new ApiError(
+        429,
+        "rate_limited",
+        `too many bundle claims for this profile; retry after ${seconds} seconds`,
+        { "Retry-After": String(seconds) },
+      );
+    }
+
+    case SQLSTATE.insufficientPrivilege:
+      return new ApiError(403, "forbidden", "the database does not allow this operation for the caller's role");
+
+    case SQLSTATE.uniqueViolation:
+      return new ApiError(
+        409,
+        "duplicate_key_id",
+        "a key with this keyId is already stored for this profile; use a new keyId for every key",
+      );
+
+    default:
+      return new ApiError(500, "internal_error", `internal error; quote request id ${requestId} when reporting it`);
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * `publish-keys`: stores the caller's prekeys after verifying every
+ * signature against the identity key, as Signal's server does.
+ *
+ * - `action: "publish"` adds or rotates prekeys under the stored identity.
+ * - `action: "resetIdentity"` replaces the identity and deletes every
+ *   prekey (`reset_identity`), then stores the new keys, all in one
+ *   transaction. A routine upload never changes the identity.
+ *
+ * A bad signature on any key rejects the whole request (422) before
+ * anything is written.
+ */
+import { runAsCaller, type Transaction } from "../_shared/db.ts";
+import { ApiError } from "../_shared/errors.ts";
+import { createHandler } from "../_shared/http.ts";
+import { decodeBase64Url } from "../_shared/keys.ts";
+import { identitySchema, publishKeysRequestSchema, type PublishKeysRequest } from "../_shared/schemas.ts";
+import { assertSignaturesValid } from "../_shared/signatures.ts";
+
+/** Reads the identity key of the caller's profile; 404 when the caller has not claimed a profile. */
+async function loadIdentityKey(sql: Transaction): Promise<Uint8Array> {
+  const rows = await sql`
+    select payload
+    from public.chat_participants
+    where owner_id = (select auth.uid())
+    for share
+  `;
+
+  if (rows.length === 0) {
+    throw new ApiError(
+      404,
+      "profile_not_found",
+      "the caller has no profile: claim one by inserting it into chat_participants, then publish keys",
+    );
+  }
+
+  const identity = identitySchema.safeParse(rows[0]!["payload"]);
+  if (!identity.success) {
+    throw new Error("stored identity payload does not match the identity format");
+  }
+
+  return decodeBase64Url(identity.data.identityKey)!;
+}
+
+async function storePrekeys(sql: Transaction, request: PublishKeysRequest): Promise<unknown> {
+  const asJson = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
+
+  const [row] = await sql`
+    select public.publish_prekeys(
+      ${asJson(request.signedPrekey)}::jsonb,
+      ${asJson(request.oneTimePrekeys)}::jsonb,
+      ${asJson(request.kemPrekeys)}::jsonb,
+      ${asJson(request.lastResortKemPrekey)}::jsonb
+    ) as counts
+  `;
+
+  return row?.["counts"];
+}
+
+export default createHandler({
+  name: "publish-keys",
+  schema: publishKeysRequestSchema,
+
+  async handle(request, { caller, log }) {
+    const keyCounts = {
+      signedPrekey: request.signedPrekey === undefined ? 0 : 1,
+      oneTimePrekeys: request.oneTimePrekeys?.length ?? 0,
+      kemPrekeys: request.kemPrekeys?.length ?? 0,
+      lastResortKemPrekey: request.lastResortKemPrekey === undefined ? 0 : 1,
+    };
+
+    if (request.action === "resetIdentity") {
+      // The new keys must verify against the new identity key before the old
+      // identity is touched; this also proves the caller holds the new key.
+      assertSignaturesValid(decodeBase64Url(request.identity.identityKey)!, request);
+
+      const counts = await runAsCaller(caller, async (sql) => {
+        await sql`select public.reset_identity(${JSON.stringify(request.identity)}::jsonb)`;
+        return await storePrekeys(sql, request);
+      });
+
+      log.info({ keyCounts }, "identity reset and prekeys published");
+      return counts;
+    }
+
+    const counts = await runAsCaller(caller, async (sql) => {
+      assertSignaturesValid(await loadIdentityKey(sql), request);
+      return await storePrekeys(sql, request);
+    });
+
+    log.info({ keyCounts }, "prekeys published");
+    return counts;
+  },
+});
