@@ -60,3 +60,19 @@ export const mlKem1024 = {
     }
   },
 };
+
+/**
+ * Encapsulates with a caller-chosen 32-byte message m instead of a random one
+ * (ML-KEM.Encaps_internal, FIPS 203 algorithm 17). Internal: only known-answer
+ * tests use it, because a repeated m repeats the shared secret.
+ */
+export function encapsulateWithMessage(publicKey: Uint8Array, message: Uint8Array): { cipherText: Uint8Array; sharedSecret: Uint8Array } {
+  assertBytes(publicKey, ML_KEM_1024_PUBLIC_KEY_LENGTH, 'mlKem1024.encapsulate', 'publicKey');
+  assertBytes(message, 32, 'mlKem1024.encapsulate', 'message');
+
+  try {
+    return ml_kem1024.encapsulate(publicKey, message);
+  } catch {
+    throw new CryptoError('mlKem1024.encapsulate: publicKey is not a valid ML-KEM-1024 encapsulation key (a coefficient is not reduced modulo q)');
+  }
+}
