@@ -1,0 +1,5 @@
+/**
+ * Node entry point: everything of the main entry plus the file-backed store.
+ */
+export * from './index.ts';
+export { FileStore } from './store/file.ts';
