@@ -220,6 +220,10 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     return `${where}unknown field ${fields}${hint}`;
   }
 
+  if (issue.code === "invalid_type" && issue.path.length === 0) {
+    return "request body must be a JSON object";
+  }
+
   if (issue.code === "invalid_type" && issue.input === undefined) {
     return `${where}missing required field`;
   }
@@ -236,7 +240,8 @@ export function parseRequest<Schema extends z.ZodType>(
   schema: Schema,
   body: unknown,
 ): z.infer<Schema> {
-  const result = schema.safeParse(body);
+  // reportInput lets a missing field (input undefined) be told apart from a wrong type.
+  const result = schema.safeParse(body, { reportInput: true });
 
   if (result.success) {
     return result.data;
