@@ -14,6 +14,12 @@ export interface RetryPolicy {
   maxDelayMs: number;
   /** Delay in milliseconds after a 429 response without a `Retry-After` header. */
   rateLimitDelayMs: number;
+  /**
+   * Longest `Retry-After` in milliseconds that is waited out. A 429 that
+   * asks for more fails at once, with the requested delay in its
+   * `retryAfterMs`, so an interactive caller is not blocked for minutes.
+   */
+  maxRetryAfterMs: number;
 }
 
 /** Default retry policy: 6 attempts, delays drawn from 0-250 ms doubling up to 0-8 s. */
@@ -22,6 +28,7 @@ export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({
   baseDelayMs: 250,
   maxDelayMs: 8_000,
   rateLimitDelayMs: 1_000,
+  maxRetryAfterMs: 30_000,
 });
 
 /** Upper bound for a server's `Retry-After`, so a wrong header cannot stall a client for hours. */
@@ -111,7 +118,7 @@ export function validateRetryPolicy(policy: RetryPolicy): RetryPolicy {
   if (!Number.isInteger(policy.maxAttempts) || policy.maxAttempts < 1) {
     throw new RangeError(`retry.maxAttempts must be an integer of at least 1, got ${String(policy.maxAttempts)}`);
   }
-  for (const field of ['baseDelayMs', 'maxDelayMs', 'rateLimitDelayMs'] as const) {
+  for (const field of ['baseDelayMs', 'maxDelayMs', 'rateLimitDelayMs', 'maxRetryAfterMs'] as const) {
     const value = policy[field];
     if (!Number.isFinite(value) || value < 0) {
       throw new RangeError(`retry.${field} must be a non-negative number of milliseconds, got ${String(value)}`);
@@ -152,6 +159,9 @@ export async function withRetry<T>(operation: (attempt: number) => Promise<T>, o
       }
 
       const delayMs = retryDelay(error, attempt, options.policy, options.random);
+      if (error.status === 429 && delayMs > options.policy.maxRetryAfterMs) {
+        throw error;
+      }
       options.onRetry?.(error, attempt, delayMs);
       await sleep(delayMs, options.signal);
     }

@@ -241,7 +241,7 @@ export class SupabaseTransport {
       throw new RangeError(`acknowledge takes 1 to ${MAX_ACKNOWLEDGE_BATCH} ids, got ${topicIds.length}`);
     }
 
-    const data = await this.#invoke('acknowledge-topics', { ids: topicIds }, { count: topicIds.length });
+    const data = await this.#invoke('acknowledge-topics', { topicIds }, { count: topicIds.length });
     const parsed = acknowledgedSchema.safeParse(data);
     if (!parsed.success) {
       throw new TransportError(`acknowledge-topics returned an unexpected body: ${z.prettifyError(parsed.error)}`, {

@@ -11,7 +11,7 @@ import {
   withRetry,
 } from '../../src/chat/retry.ts';
 
-const policy = { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 1000, rateLimitDelayMs: 700 };
+const policy = { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 1000, rateLimitDelayMs: 700, maxRetryAfterMs: 5000 };
 
 describe('parseRetryAfter', () => {
   it('reads seconds', () => {
@@ -168,13 +168,27 @@ describe('withRetry', () => {
     expect(delays).toEqual([2000]);
   });
 
+  it('fails at once when Retry-After exceeds the maximum', async () => {
+    let calls = 0;
+    const run = withRetry(
+      async () => {
+        calls++;
+        throw new TransportError('limited', { status: 429, retryAfterMs: 60_000 });
+      },
+      { policy, sleep: async () => {} },
+    );
+
+    await expect(run).rejects.toMatchObject({ status: 429, retryAfterMs: 60_000 });
+    expect(calls).toBe(1);
+  });
+
   it('stops waiting when the signal aborts', async () => {
     const controller = new AbortController();
     const run = withRetry(
       async () => {
         throw new TransportError('down', { status: 503 });
       },
-      { policy: { ...policy, baseDelayMs: 60_000, maxDelayMs: 60_000 }, random: () => 0.9, signal: controller.signal },
+      { policy: { ...policy, baseDelayMs: 60_000, maxDelayMs: 60_000, maxRetryAfterMs: 120_000 }, random: () => 0.9, signal: controller.signal },
     );
     controller.abort(new Error('stopped'));
 
