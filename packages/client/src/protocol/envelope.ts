@@ -58,6 +58,22 @@ function fixedBytes(byteLength: number, what: string) {
   });
 }
 
+/**
+ * An X25519 public key with bit 255 clear. RFC 7748 ignores that bit, so a
+ * set bit would be a second encoding of the same key; rejecting it makes
+ * every bit of the envelope matter.
+ */
+export function x25519PublicKey() {
+  const length = base64UrlLength(X25519_KEY_BYTES);
+  return z.string().refine(
+    (value) => {
+      const bytes = value.length === length ? fromBase64UrlOrNull(value) : null;
+      return bytes !== null && bytes[X25519_KEY_BYTES - 1]! < 0x80;
+    },
+    { message: `must be an X25519 public key: ${length} characters of base64url without padding (32 bytes, bit 255 clear)` },
+  );
+}
+
 const keyId = z
   .number()
   .int()
@@ -81,7 +97,7 @@ const ciphertext = z.string().refine(
 
 const messageFields = {
   v: z.literal(PROTOCOL_VERSION),
-  ratchetKey: fixedBytes(X25519_KEY_BYTES, 'an X25519 public key'),
+  ratchetKey: x25519PublicKey(),
   previousCounter: counter,
   counter,
   ciphertext,
@@ -93,7 +109,7 @@ const prekeySchema = z.strictObject({
   ...messageFields,
   type: z.literal('prekey'),
   identityKey: fixedBytes(ED25519_PUBLIC_KEY_BYTES, 'an Ed25519 public key'),
-  baseKey: fixedBytes(X25519_KEY_BYTES, 'an X25519 public key'),
+  baseKey: x25519PublicKey(),
   signedPrekeyId: keyId,
   oneTimePrekeyId: keyId.nullable(),
   kemPrekeyId: keyId,

@@ -20,9 +20,8 @@ import {
   PQXDH_INFO,
   PROTOCOL_VERSION,
   SIGNATURE_BYTES,
-  X25519_KEY_BYTES,
 } from './constants.ts';
-import { describeIssues, type PrekeyEnvelope } from './envelope.ts';
+import { describeIssues, x25519PublicKey, type PrekeyEnvelope } from './envelope.ts';
 import { base64UrlLength, concatBytes, fromBase64Url, fromBase64UrlOrNull, toBase64Url, utf8 } from './encoding.ts';
 import { ProtocolError } from './errors.ts';
 
@@ -67,8 +66,8 @@ const bundleSchema = z.strictObject({
     v: z.literal(PROTOCOL_VERSION),
     identityKey: fixedBytes(ED25519_PUBLIC_KEY_BYTES, 'an Ed25519 public key'),
   }),
-  signedPrekey: z.strictObject({ keyId, publicKey: fixedBytes(X25519_KEY_BYTES, 'an X25519 public key'), signature }),
-  oneTimePrekey: z.strictObject({ keyId, publicKey: fixedBytes(X25519_KEY_BYTES, 'an X25519 public key') }).nullable(),
+  signedPrekey: z.strictObject({ keyId, publicKey: x25519PublicKey(), signature }),
+  oneTimePrekey: z.strictObject({ keyId, publicKey: x25519PublicKey() }).nullable(),
   kemPrekey: z.strictObject({
     keyId,
     publicKey: fixedBytes(ML_KEM_1024_PUBLIC_KEY_BYTES, 'an ML-KEM-1024 public key'),

@@ -12,7 +12,7 @@ import { wipe } from '../crypto/index.ts';
 import type { AccountState, KemPrekeyState } from './account.ts';
 import { MAX_PLAINTEXT_BYTES, MAX_PREVIOUS_SESSIONS, PROTOCOL_VERSION, SIGNED_PREKEY_GRACE_MS } from './constants.ts';
 import { fromBase64Url, toBase64Url, utf8 } from './encoding.ts';
-import type { Envelope, MessageEnvelope, PrekeyEnvelope } from './envelope.ts';
+import { parseEnvelope, type Envelope, type MessageEnvelope, type PrekeyEnvelope } from './envelope.ts';
 import { ProtocolError } from './errors.ts';
 import { checkIdentity, type IdentityPolicy } from './identity.ts';
 import { agreeAsInitiator, agreeAsResponder, parseBundle, type Initiation, type ResponderKeys } from './pqxdh.ts';
@@ -169,17 +169,19 @@ export async function encryptMessage(record: SessionRecord, plaintext: Uint8Arra
 }
 
 /**
- * Decrypts a parsed envelope. A `prekey` envelope either continues the
- * session it started (a repeat from the same initiator) or starts a new one
- * with this account's prekeys. Throws ProtocolError; on any error the
- * inputs stay valid and unchanged.
+ * Decrypts an envelope, given as JSON text, a parsed payload or an Envelope
+ * (it is checked with `parseEnvelope` either way). A `prekey` envelope
+ * either continues the session it started (a repeat from the same
+ * initiator) or starts a new one with this account's prekeys. Throws
+ * ProtocolError; on any error the inputs stay valid and unchanged.
  */
 export async function decryptEnvelope(
   account: AccountState,
   record: SessionRecord | null,
-  envelope: Envelope,
+  input: Envelope | unknown,
   options: DecryptOptions = {},
 ): Promise<DecryptResult> {
+  const envelope = parseEnvelope(input);
   const current = record ?? emptySessionRecord();
   if (envelope.type === 'prekey') {
     return decryptPrekeyEnvelope(account, current, envelope, options);
