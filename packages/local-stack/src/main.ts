@@ -1,0 +1,104 @@
+/**
+ * `npm start`: runs the local stack until Ctrl-C or SIGTERM and prints its URLs and keys the way
+ * `supabase status` does.
+ *
+ * Options (each also read from the environment variable in brackets):
+ *   --port <n>         gateway port on 127.0.0.1, 0 for a free one (PORT; default 54321)
+ *   --data-dir <path>  data folder (PARLEY_DATA_DIR; default .local/stack in the repository root)
+ *   --binaries <kind>  embedded or system PostgreSQL binaries (PARLEY_PG_BINARIES; default embedded)
+ *   --db-url <url>     use this existing database instead of a local cluster (DATABASE_URL)
+ *   --log-level <lvl>  pino log level (LOG_LEVEL; default info)
+ */
+import { parseArgs } from 'node:util';
+import { DEFAULT_PORT, startStack, type StackOptions } from './index.ts';
+
+function parsePort(text: string): number {
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`invalid port "${text}"; use an integer from 0 to 65535`);
+  }
+  return port;
+}
+
+function readOptions(): StackOptions {
+  const { values } = parseArgs({
+    options: {
+      port: { type: 'string' },
+      'data-dir': { type: 'string' },
+      binaries: { type: 'string' },
+      'db-url': { type: 'string' },
+      'log-level': { type: 'string' },
+    },
+    strict: true,
+  });
+
+  const options: StackOptions = {};
+  const port = values.port ?? process.env.PORT;
+  options.port = port === undefined || port === '' ? DEFAULT_PORT : parsePort(port);
+
+  const dataDir = values['data-dir'] ?? process.env.PARLEY_DATA_DIR;
+  if (dataDir !== undefined && dataDir !== '') options.dataDir = dataDir;
+
+  const binaries = values.binaries ?? process.env.PARLEY_PG_BINARIES;
+  if (binaries !== undefined && binaries !== '') {
+    if (binaries !== 'embedded' && binaries !== 'system') {
+      throw new Error(`invalid --binaries "${binaries}"; use embedded or system`);
+    }
+    options.binaries = binaries;
+  }
+
+  const databaseUrl = values['db-url'] ?? process.env.DATABASE_URL;
+  if (databaseUrl !== undefined && databaseUrl !== '') options.databaseUrl = databaseUrl;
+
+  const logLevel = values['log-level'] ?? process.env.LOG_LEVEL;
+  if (logLevel !== undefined && logLevel !== '') options.logLevel = logLevel;
+  return options;
+}
+
+async function main(): Promise<void> {
+  let options: StackOptions;
+  try {
+    options = readOptions();
+  } catch (error) {
+    console.error(`npm start: ${(error as Error).message}`);
+    process.exit(2);
+  }
+
+  const stack = await startStack(options);
+
+  const rows: [string, string][] = [
+    ['API URL', stack.apiUrl],
+    ['REST URL', `${stack.apiUrl}/rest/v1`],
+    ['Realtime URL', `${stack.apiUrl.replace(/^http/, 'ws')}/realtime/v1/websocket`],
+    ['Functions URL', `${stack.apiUrl}/functions/v1`],
+    ['JWKS URL', `${stack.apiUrl}/auth/v1/.well-known/jwks.json`],
+    ['DB URL', stack.dbUrl],
+    ['anon key', stack.anonKey],
+    ['service_role key', stack.serviceRoleKey],
+  ];
+  const width = Math.max(...rows.map(([label]) => label.length));
+  process.stdout.write(`\nParley local stack is running.\n\n${rows.map(([label, value]) => `${label.padStart(width)}: ${value}`).join('\n')}\n\nPress Ctrl-C to stop.\n`);
+
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1) {
+      console.error(`received ${signal} again; exiting without waiting for a clean shutdown`);
+      process.exit(1);
+    }
+    stack.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error(`shutdown failed: ${(error as Error).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+main().catch((error: unknown) => {
+  console.error(`npm start failed: ${(error as Error).message}`);
+  process.exit(1);
+});
