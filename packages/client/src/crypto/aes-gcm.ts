@@ -19,7 +19,7 @@ export const aesGcm = {
     assertInputs('aesGcm.encrypt', key, nonce, associatedData);
     assertBytes(plaintext, undefined, 'aesGcm.encrypt', 'plaintext');
 
-    if (await useWebCrypto('AES-GCM')) {
+    if (await useWebCrypto('AES-GCM', plaintext.length + associatedData.length)) {
       const cryptoKey = await subtle().importKey('raw', source(key), 'AES-GCM', false, ['encrypt']);
       const sealed = await subtle().encrypt(
         { name: 'AES-GCM', iv: source(nonce), additionalData: source(associatedData), tagLength: AES_GCM_TAG_LENGTH * 8 },
@@ -40,7 +40,7 @@ export const aesGcm = {
     }
 
     try {
-      if (await useWebCrypto('AES-GCM')) {
+      if (await useWebCrypto('AES-GCM', ciphertext.length + associatedData.length)) {
         const cryptoKey = await subtle().importKey('raw', source(key), 'AES-GCM', false, ['decrypt']);
         const opened = await subtle().decrypt(
           { name: 'AES-GCM', iv: source(nonce), additionalData: source(associatedData), tagLength: AES_GCM_TAG_LENGTH * 8 },

@@ -2,9 +2,15 @@
  * Backend selection (internal, except `setCryptoBackend`).
  *
  * 'auto' uses the runtime's WebCrypto for each algorithm it offers and
- * @noble/* for the rest. Support is probed once per algorithm with a real
- * operation, because a runtime may list an algorithm name and still reject it
- * (Node 20 offers X25519 and Ed25519, older browsers do not).
+ * @noble/* for the rest, with one exception: a symmetric operation on a short
+ * input runs on @noble/*. Every WebCrypto call is asynchronous, and in Node 20
+ * one call costs 50 to 100 µs however small its input, while @noble/* takes
+ * 4 to 15 µs for an HMAC or HKDF over a few dozen bytes and about 45 µs for
+ * AES-256-GCM over 1 KiB (bench/RESULTS.md has the machine and the numbers).
+ *
+ * Support is probed once per algorithm with a real operation, because a
+ * runtime may list an algorithm name and still reject it (Node 20 offers
+ * X25519 and Ed25519, older browsers do not).
  */
 import { CryptoError } from './errors.ts';
 
@@ -14,6 +20,20 @@ export type CryptoBackend = 'auto' | 'webcrypto' | 'noble';
 export type WebCryptoAlgorithm = 'X25519' | 'Ed25519' | 'HKDF' | 'HMAC' | 'SHA' | 'AES-GCM';
 
 const BACKENDS: readonly CryptoBackend[] = ['auto', 'webcrypto', 'noble'];
+
+/**
+ * Smallest input, in bytes, for which 'auto' sends a symmetric operation to
+ * WebCrypto. Below it @noble/* was faster in Node 20; the crossover was near
+ * 16 KiB for SHA-2 and HMAC and near 4 KiB for AES-256-GCM.
+ */
+export const WEBCRYPTO_MIN_INPUT_BYTES: Record<WebCryptoAlgorithm, number> = {
+  X25519: 0,
+  Ed25519: 0,
+  SHA: 16_384,
+  HMAC: 16_384,
+  HKDF: 16_384,
+  'AES-GCM': 4_096,
+};
 
 let selectedBackend: CryptoBackend = 'auto';
 const probes = new Map<WebCryptoAlgorithm, Promise<boolean>>();
@@ -37,9 +57,15 @@ export function getCryptoBackend(): CryptoBackend {
   return selectedBackend;
 }
 
-/** Resolves to true when `algorithm` should run on WebCrypto under the selected backend. */
-export async function useWebCrypto(algorithm: WebCryptoAlgorithm): Promise<boolean> {
+/**
+ * Resolves to true when `algorithm` should run on WebCrypto under the selected
+ * backend. `inputBytes` is the size of the data the call processes.
+ */
+export async function useWebCrypto(algorithm: WebCryptoAlgorithm, inputBytes = 0): Promise<boolean> {
   if (selectedBackend === 'noble') {
+    return false;
+  }
+  if (selectedBackend === 'auto' && inputBytes < WEBCRYPTO_MIN_INPUT_BYTES[algorithm]) {
     return false;
   }
 

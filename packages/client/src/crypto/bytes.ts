@@ -1,5 +1,4 @@
 import { CryptoError } from './errors.ts';
-import { forgetCachedKey } from './key-cache.ts';
 
 /** Largest request that `crypto.getRandomValues` serves in one call (Web Crypto API). */
 const MAX_RANDOM_BYTES_PER_CALL = 65_536;
@@ -18,16 +17,15 @@ export function randomBytes(length: number): Uint8Array {
 }
 
 /**
- * Overwrites each buffer with zeros and drops any WebCrypto key imported from
- * it. Copies made elsewhere (by the engine, a garbage collector that moved the
- * buffer, or a caller) are out of reach: see the module README.
+ * Overwrites each buffer with zeros. Copies made elsewhere (by the engine, a
+ * garbage collector that moved the buffer, a caller, or the WebCrypto key
+ * cache described in key-cache.ts) are out of reach: see the module README.
  */
 export function wipe(...buffers: Uint8Array[]): void {
   for (const buffer of buffers) {
     if (!(buffer instanceof Uint8Array)) {
       throw new CryptoError('wipe: every argument must be a Uint8Array');
     }
-    forgetCachedKey(buffer);
     buffer.fill(0);
   }
 }

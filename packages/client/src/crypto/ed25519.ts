@@ -9,7 +9,7 @@ import { sha512 as nobleSha512 } from '@noble/hashes/sha2.js';
 import { useWebCrypto } from './backend.ts';
 import { assertBytes } from './bytes.ts';
 import { CryptoError } from './errors.ts';
-import { lookupCachedKey, storeCachedKey } from './key-cache.ts';
+import { privateCryptoKey, publicCryptoKey, rememberPrivateKey } from './key-cache.ts';
 import type { KeyPair } from './types.ts';
 import { exportOkpKeyPair, importRawPrivateKey, source, subtle } from './webcrypto-util.ts';
 
@@ -21,7 +21,9 @@ export const ed25519 = {
   async generateKeyPair(): Promise<KeyPair> {
     if (await useWebCrypto('Ed25519')) {
       const pair = (await subtle().generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as CryptoKeyPair;
-      return exportOkpKeyPair(pair.privateKey);
+      const exported = await exportOkpKeyPair(pair.privateKey);
+      rememberPrivateKey('Ed25519', exported.privateKey, pair.privateKey);
+      return exported;
     }
 
     const { secretKey, publicKey } = nobleEd25519.keygen();
@@ -48,11 +50,7 @@ export const ed25519 = {
     assertBytes(message, undefined, 'ed25519.sign', 'message');
 
     if (await useWebCrypto('Ed25519')) {
-      let key = lookupCachedKey('Ed25519-private', privateKey);
-      if (key === undefined) {
-        key = await importRawPrivateKey('Ed25519', privateKey, false, ['sign']);
-        storeCachedKey('Ed25519-private', privateKey, key);
-      }
+      const key = await privateCryptoKey('Ed25519', privateKey, () => importRawPrivateKey('Ed25519', privateKey, false, ['sign']));
       return new Uint8Array(await subtle().sign({ name: 'Ed25519' }, key, source(message)));
     }
 
@@ -120,11 +118,7 @@ export const ed25519 = {
 
 async function webCryptoVerify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
   try {
-    let key = lookupCachedKey('Ed25519-public', publicKey);
-    if (key === undefined) {
-      key = await subtle().importKey('raw', source(publicKey), { name: 'Ed25519' }, false, ['verify']);
-      storeCachedKey('Ed25519-public', publicKey, key);
-    }
+    const key = await publicCryptoKey('Ed25519', publicKey, () => subtle().importKey('raw', source(publicKey), { name: 'Ed25519' }, false, ['verify']));
     return await subtle().verify({ name: 'Ed25519' }, key, source(signature), source(message));
   } catch {
     return false;

@@ -17,7 +17,7 @@ const HKDF_MAX_BLOCKS = 255;
 export async function sha256(data: Uint8Array): Promise<Uint8Array> {
   assertBytes(data, undefined, 'sha256', 'data');
 
-  if (await useWebCrypto('SHA')) {
+  if (await useWebCrypto('SHA', data.length)) {
     return new Uint8Array(await subtle().digest('SHA-256', source(data)));
   }
   return nobleSha256(data);
@@ -26,7 +26,7 @@ export async function sha256(data: Uint8Array): Promise<Uint8Array> {
 export async function sha512(data: Uint8Array): Promise<Uint8Array> {
   assertBytes(data, undefined, 'sha512', 'data');
 
-  if (await useWebCrypto('SHA')) {
+  if (await useWebCrypto('SHA', data.length)) {
     return new Uint8Array(await subtle().digest('SHA-512', source(data)));
   }
   return nobleSha512(data);
@@ -39,7 +39,7 @@ export async function hmac(hash: HashAlgorithm, key: Uint8Array, data: Uint8Arra
   assertBytes(data, undefined, 'hmac', 'data');
 
   // WebCrypto rejects a zero-length HMAC key, which RFC 2104 allows.
-  if (key.length > 0 && (await useWebCrypto('HMAC'))) {
+  if (key.length > 0 && (await useWebCrypto('HMAC', key.length + data.length))) {
     const cryptoKey = await subtle().importKey('raw', source(key), { name: 'HMAC', hash }, false, ['sign']);
     return new Uint8Array(await subtle().sign('HMAC', cryptoKey, source(data)));
   }
@@ -62,7 +62,7 @@ export async function hkdf(hash: HashAlgorithm, ikm: Uint8Array, salt: Uint8Arra
     throw new CryptoError(`hkdf: length must be an integer from 1 to ${maxLength} for ${hash}, got ${String(length)}`);
   }
 
-  if (await useWebCrypto('HKDF')) {
+  if (await useWebCrypto('HKDF', ikm.length + salt.length + info.length + length)) {
     const key = await subtle().importKey('raw', source(ikm), 'HKDF', false, ['deriveBits']);
     const bits = await subtle().deriveBits({ name: 'HKDF', hash, salt: source(salt), info: source(info) }, key, length * 8);
     return new Uint8Array(bits);

@@ -12,6 +12,7 @@ export { CryptoError } from './errors.ts';
 export { randomBytes, wipe, constantTimeEqual } from './bytes.ts';
 export type { KeyPair, HashAlgorithm } from './types.ts';
 export { setCryptoBackend, type CryptoBackend } from './backend.ts';
+export { clearKeyCache } from './key-cache.ts';
 export { x25519 } from './x25519.ts';
 export { ed25519 } from './ed25519.ts';
 export { sha256, sha512, hmac, hkdf } from './hash.ts';

@@ -1,64 +1,128 @@
 /**
- * Cache of WebCrypto keys imported from raw key bytes (internal).
+ * Cache of WebCrypto keys imported from raw X25519 and Ed25519 key bytes
+ * (internal, except `clearKeyCache`).
  *
- * Importing a key is an extra round trip through the runtime's crypto worker,
- * and identity keys, signed prekeys and ratchet keys are used more than once.
- * An entry is keyed by the caller's Uint8Array object and keeps a copy of the
- * bytes it was imported from. A lookup compares the copy with the current
- * bytes, so a buffer that was changed or wiped in place never reuses a stale
- * key. The WeakMap lets an entry go when its buffer is garbage collected, and
- * `wipe()` removes it at once.
+ * Node 20 imports a raw private key only through PKCS#8, which costs about
+ * 400 µs per call (measured on the benchmark machine, see bench/RESULTS.md),
+ * four times the X25519 operation itself. Protocol code keeps keys as bytes
+ * and uses each private key more than once (identity and prekeys for every
+ * session, each ratchet key twice), so a key imported or generated here is
+ * kept for its next use.
+ *
+ * Entries are found by content, so a copy of the same key bytes hits the same
+ * entry. Private keys are looked up by SHA-256 of the key with a domain
+ * label, never by the key itself, and the imported CryptoKeys are not
+ * extractable. Both caches are bounded and evict the least recently used
+ * entry first.
+ *
+ * NOTE: `wipe()` on a private key does not evict its cached CryptoKey, because
+ * protocol code wipes each decoded copy right after use while the key itself
+ * stays in its state. Up to MAX_CACHED_PRIVATE_KEYS recently used private keys
+ * therefore stay in the runtime's key store after the caller dropped them.
+ * Call `clearKeyCache()` to drop them all, for example when a profile signs out.
  */
+import { sha256 } from '@noble/hashes/sha2.js';
 
-interface CachedKey {
-  snapshot: Uint8Array;
-  key: CryptoKey;
+/** Private keys kept: enough for a few dozen active sessions' identity, prekey and ratchet keys. */
+export const MAX_CACHED_PRIVATE_KEYS = 32;
+
+/** Public keys kept: contacts' identity keys and the latest ratchet keys. */
+export const MAX_CACHED_PUBLIC_KEYS = 64;
+
+type CachedAlgorithm = 'X25519' | 'Ed25519';
+
+const privateKeys = new Map<string, CryptoKey>();
+const publicKeys = new Map<string, CryptoKey>();
+
+const encoder = new TextEncoder();
+const PRIVATE_LABEL = { X25519: encoder.encode('parley key cache X25519'), Ed25519: encoder.encode('parley key cache Ed25519') } as const;
+
+/** Returns the cached private CryptoKey for these bytes, or imports, caches and returns it. */
+export async function privateCryptoKey(
+  algorithm: CachedAlgorithm,
+  privateKey: Uint8Array,
+  importKey: () => Promise<CryptoKey>,
+): Promise<CryptoKey> {
+  const id = privateKeyId(algorithm, privateKey);
+  const cached = takeAndRefresh(privateKeys, id);
+  if (cached !== undefined) {
+    return cached;
+  }
+
+  const imported = await importKey();
+  insert(privateKeys, id, imported, MAX_CACHED_PRIVATE_KEYS);
+  return imported;
 }
 
-const caches = new Map<string, WeakMap<Uint8Array, CachedKey>>();
-
-/** Returns the cached key for `bytes` under `usage`, if its bytes are unchanged. */
-export function lookupCachedKey(usage: string, bytes: Uint8Array): CryptoKey | undefined {
-  const entry = caches.get(usage)?.get(bytes);
-  if (entry === undefined) {
-    return undefined;
-  }
-  if (!sameBytes(entry.snapshot, bytes)) {
-    entry.snapshot.fill(0);
-    caches.get(usage)?.delete(bytes);
-    return undefined;
-  }
-  return entry.key;
+/** Stores a private CryptoKey that was generated together with these bytes. */
+export function rememberPrivateKey(algorithm: CachedAlgorithm, privateKey: Uint8Array, key: CryptoKey): void {
+  insert(privateKeys, privateKeyId(algorithm, privateKey), key, MAX_CACHED_PRIVATE_KEYS);
 }
 
-export function storeCachedKey(usage: string, bytes: Uint8Array, key: CryptoKey): void {
-  let cache = caches.get(usage);
-  if (cache === undefined) {
-    cache = new WeakMap();
-    caches.set(usage, cache);
+/** Returns the cached public CryptoKey for these bytes, or imports, caches and returns it. */
+export async function publicCryptoKey(
+  algorithm: CachedAlgorithm,
+  publicKey: Uint8Array,
+  importKey: () => Promise<CryptoKey>,
+): Promise<CryptoKey> {
+  const id = algorithm + ':' + toHex(publicKey);
+  const cached = takeAndRefresh(publicKeys, id);
+  if (cached !== undefined) {
+    return cached;
   }
-  cache.set(bytes, { snapshot: bytes.slice(), key });
+
+  const imported = await importKey();
+  insert(publicKeys, id, imported, MAX_CACHED_PUBLIC_KEYS);
+  return imported;
 }
 
-/** Drops every cached key imported from `bytes` and zeroes the copies. */
-export function forgetCachedKey(bytes: Uint8Array): void {
-  for (const cache of caches.values()) {
-    const entry = cache.get(bytes);
-    if (entry !== undefined) {
-      entry.snapshot.fill(0);
-      cache.delete(bytes);
-    }
+/** Drops every cached WebCrypto key, private and public. */
+export function clearKeyCache(): void {
+  privateKeys.clear();
+  publicKeys.clear();
+}
+
+/** Number of cached private and public keys (for tests). */
+export function keyCacheSize(): { privateKeys: number; publicKeys: number } {
+  return { privateKeys: privateKeys.size, publicKeys: publicKeys.size };
+}
+
+function privateKeyId(algorithm: CachedAlgorithm, privateKey: Uint8Array): string {
+  const label = PRIVATE_LABEL[algorithm];
+  const input = new Uint8Array(label.length + privateKey.length);
+  input.set(label, 0);
+  input.set(privateKey, label.length);
+
+  const digest = sha256(input);
+  input.fill(0);
+  return algorithm + ':' + toHex(digest);
+}
+
+// A Map iterates in insertion order, so re-inserting on every hit keeps the
+// least recently used entry first.
+function takeAndRefresh(cache: Map<string, CryptoKey>, id: string): CryptoKey | undefined {
+  const key = cache.get(id);
+  if (key !== undefined) {
+    cache.delete(id);
+    cache.set(id, key);
+  }
+  return key;
+}
+
+function insert(cache: Map<string, CryptoKey>, id: string, key: CryptoKey, capacity: number): void {
+  cache.delete(id);
+  cache.set(id, key);
+
+  while (cache.size > capacity) {
+    const oldest = cache.keys().next().value as string;
+    cache.delete(oldest);
   }
 }
 
-// Constant time in the content: the snapshot may be secret key material.
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) {
-    return false;
+function toHex(bytes: Uint8Array): string {
+  let hex = '';
+  for (let i = 0; i < bytes.length; i++) {
+    hex += (bytes[i]! < 16 ? '0' : '') + bytes[i]!.toString(16);
   }
-  let difference = 0;
-  for (let i = 0; i < a.length; i++) {
-    difference |= a[i]! ^ b[i]!;
-  }
-  return difference === 0;
+  return hex;
 }

@@ -8,7 +8,7 @@ import { x25519 as nobleX25519 } from '@noble/curves/ed25519.js';
 import { useWebCrypto } from './backend.ts';
 import { assertBytes, isAllZero } from './bytes.ts';
 import { CryptoError } from './errors.ts';
-import { lookupCachedKey, storeCachedKey } from './key-cache.ts';
+import { privateCryptoKey, publicCryptoKey, rememberPrivateKey } from './key-cache.ts';
 import type { KeyPair } from './types.ts';
 import { exportOkpKeyPair, importRawPrivateKey, source, subtle } from './webcrypto-util.ts';
 
@@ -21,7 +21,9 @@ export const x25519 = {
   async generateKeyPair(): Promise<KeyPair> {
     if (await useWebCrypto('X25519')) {
       const pair = (await subtle().generateKey({ name: 'X25519' }, true, ['deriveBits'])) as CryptoKeyPair;
-      return exportOkpKeyPair(pair.privateKey);
+      const exported = await exportOkpKeyPair(pair.privateKey);
+      rememberPrivateKey('X25519', exported.privateKey, pair.privateKey);
+      return exported;
     }
 
     const { secretKey, publicKey } = nobleX25519.keygen();
@@ -75,20 +77,11 @@ function nobleSharedSecret(privateKey: Uint8Array, publicKey: Uint8Array): Uint8
 }
 
 async function webCryptoSharedSecret(privateKey: Uint8Array, publicKey: Uint8Array): Promise<Uint8Array> {
-  let privateCryptoKey = lookupCachedKey('X25519-private', privateKey);
-  if (privateCryptoKey === undefined) {
-    privateCryptoKey = await importRawPrivateKey('X25519', privateKey, false, ['deriveBits']);
-    storeCachedKey('X25519-private', privateKey, privateCryptoKey);
-  }
-
-  let publicCryptoKey = lookupCachedKey('X25519-public', publicKey);
-  if (publicCryptoKey === undefined) {
-    publicCryptoKey = await subtle().importKey('raw', source(publicKey), { name: 'X25519' }, false, []);
-    storeCachedKey('X25519-public', publicKey, publicCryptoKey);
-  }
+  const ownKey = await privateCryptoKey('X25519', privateKey, () => importRawPrivateKey('X25519', privateKey, false, ['deriveBits']));
+  const peerKey = await publicCryptoKey('X25519', publicKey, () => subtle().importKey('raw', source(publicKey), { name: 'X25519' }, false, []));
 
   try {
-    const bits = await subtle().deriveBits({ name: 'X25519', public: publicCryptoKey }, privateCryptoKey, 256);
+    const bits = await subtle().deriveBits({ name: 'X25519', public: peerKey }, ownKey, 256);
     return new Uint8Array(bits);
   } catch (error) {
     // OpenSSL (Node) and the browsers fail the derivation when the result is all zero.
