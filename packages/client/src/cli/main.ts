@@ -1,0 +1,174 @@
+/**
+ * The command-line chat.
+ *
+ *   parley chat <profile> [contact]        chat as <profile>; lines go to [contact]
+ *   parley safety-number <profile> <contact>
+ *
+ * Talks to the local stack of `npm start` by default, or to the project
+ * named by SUPABASE_URL and SUPABASE_ANON_KEY.
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import pino from 'pino';
+
+import { Chat, checkProfileName } from '../chat/chat.ts';
+import { ChatError } from '../chat/errors.ts';
+import { FileStore } from '../store/file.ts';
+import { ProtocolError } from '../protocol/errors.ts';
+import { CliError, createBackendClient, resolveBackend, signIn, unreachable, type Backend, type SignIn } from './backend.ts';
+import { runTerminal } from './terminal.ts';
+
+const USAGE = `Usage:
+  parley chat <profile> [contact]           chat as <profile>; typed lines go to [contact]
+  parley safety-number <profile> <contact>  print the safety number with <contact>
+
+Options:
+  --email <address>     sign in with email and password (PARLEY_PASSWORD) instead of anonymously
+  --policy <policy>     on a contact's identity change: "accept-and-warn" (default) or "reject"
+  --home <folder>       folder of the per-profile store and session files (default ~/.parley, or PARLEY_HOME)
+  -h, --help            show this help
+
+Environment:
+  SUPABASE_URL, SUPABASE_ANON_KEY   use this Supabase project instead of the local stack
+  PARLEY_PASSWORD                   password for --email
+`;
+
+/** Runs the CLI with `argv` (without node and script) and returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        email: { type: 'string' },
+        policy: { type: 'string', default: 'accept-and-warn' },
+        home: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+
+  const [command, profile, contact, ...extra] = parsed.positionals;
+  if (parsed.values.help === true || command === undefined) {
+    process.stdout.write(USAGE);
+    return parsed.values.help === true ? 0 : 2;
+  }
+  if (extra.length > 0 || (command !== 'chat' && command !== 'safety-number')) {
+    process.stderr.write(`unknown arguments: ${parsed.positionals.join(' ')}\n\n${USAGE}`);
+    return 2;
+  }
+
+  try {
+    if (profile === undefined) {
+      throw new CliError(`missing <profile>: name the profile to chat as, for example "parley ${command} alice"`);
+    }
+    checkProfileName(profile, 'profile');
+    if (contact !== undefined) {
+      checkProfileName(contact, 'contact');
+    } else if (command === 'safety-number') {
+      throw new CliError('missing <contact>: name the profile whose safety number to show');
+    }
+
+    const policy = parsed.values.policy;
+    if (policy !== 'accept-and-warn' && policy !== 'reject') {
+      throw new CliError(`invalid --policy ${JSON.stringify(policy)}: use "accept-and-warn" or "reject"`);
+    }
+
+    const how = signInMethod(parsed.values.email);
+    const home = parsed.values.home ?? process.env.PARLEY_HOME ?? join(homedir(), '.parley');
+    const backend = resolveBackend();
+    return await run(command, { profile, contact, policy, how, home, backend });
+  } catch (error) {
+    process.stderr.write(`parley: ${describe(error)}\n`);
+    return 1;
+  }
+}
+
+interface RunOptions {
+  profile: string;
+  contact: string | undefined;
+  policy: 'accept-and-warn' | 'reject';
+  how: SignIn;
+  home: string;
+  backend: Backend;
+}
+
+async function run(command: string, options: RunOptions): Promise<number> {
+  const { profile, home, backend } = options;
+  const logFile = join(home, `${profile}.log`);
+  const logger = pino({ level: process.env.PARLEY_LOG_LEVEL ?? 'info' }, pino.destination({ dest: logFile, mkdir: true, sync: false }));
+
+  const client = createBackendClient(backend, join(home, `${profile}.session.json`));
+  const store = await FileStore.open(join(home, `${profile}.store.json`));
+  const chat = new Chat(client, store, { identityPolicy: options.policy, logger });
+
+  try {
+    await signIn(client, options.how, backend);
+    const registered = await chat.load();
+    if (registered === undefined) {
+      await chat.register(profile);
+      process.stdout.write(`Registered profile ${profile}.\n`);
+    }
+
+    if (command === 'safety-number') {
+      const number = await chat.safetyNumber(options.contact!);
+      process.stdout.write(`${number.formatted}\n`);
+      if (number.source === 'published') {
+        process.stdout.write(`(from the key ${options.contact} publishes; you have not exchanged messages yet)\n`);
+      }
+      return 0;
+    }
+
+    return await runTerminal(chat, { profile, contact: options.contact, backend });
+  } catch (error) {
+    if (error instanceof ChatError && error.code === 'unavailable') {
+      throw unreachable(backend, error);
+    }
+    throw error;
+  } finally {
+    await chat.stop().catch(() => undefined);
+    await store.close();
+    client.realtime.disconnect();
+    logger.flush();
+  }
+}
+
+function signInMethod(email: string | undefined): SignIn {
+  if (email === undefined) {
+    return { method: 'anonymous' };
+  }
+  const password = process.env.PARLEY_PASSWORD;
+  if (password === undefined || password === '') {
+    throw new CliError('--email needs the password in PARLEY_PASSWORD (kept out of the shell history)');
+  }
+  return { method: 'email', email, password };
+}
+
+/** Returns the one-line message the CLI prints for `error`. */
+export function describe(error: unknown): string {
+  if (error instanceof CliError) {
+    return error.message;
+  }
+  if (error instanceof ChatError) {
+    switch (error.code) {
+      case 'not_signed_in':
+        return `not signed in: ${error.message}`;
+      case 'unknown_profile':
+        return `unknown profile: ${error.message}`;
+      case 'identity_changed':
+        return `identity changed: ${error.message}`;
+      default:
+        return error.message;
+    }
+  }
+  if (error instanceof ProtocolError) {
+    return error.message;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
