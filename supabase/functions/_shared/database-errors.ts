@@ -12,7 +12,38 @@ export const SQLSTATE = {
   rateLimited: "PT429",
   insufficientPrivilege: "42501",
   uniqueViolation: "23505",
+  invalidParameterValue: "22023",
 } as const;
+
+/** Argument names of publish_prekeys mapped to the request fields they come from. */
+const PREKEY_ARGUMENT_FIELDS: Record<string, string> = {
+  one_time_prekeys: "oneTimePrekeys",
+  kem_prekeys: "kemPrekeys",
+};
+
+/**
+ * Maps the invalid_parameter_value that publish_prekeys raises when an upload
+ * would exceed the stored cap (its hint reads "N are stored; upload at most M
+ * more.") to 409, and every other invalid_parameter_value to 400. The request
+ * schema rejects malformed keys first, so the 400 case means the database and
+ * the schema disagree; the database's message is logged, not returned.
+ */
+function mapInvalidParameter(error: DatabaseErrorFields): ApiError {
+  const stored = /^(\d+) are stored; upload at most (\d+) more\.$/.exec(error.hint ?? "");
+
+  if (stored === null) {
+    return new ApiError(400, "invalid_request", "the database rejected a value in the request as invalid");
+  }
+
+  const argument = /^(\w+) would bring/.exec(error.message)?.[1] ?? "";
+  const field = PREKEY_ARGUMENT_FIELDS[argument] ?? "the one-time prekeys";
+  return new ApiError(
+    409,
+    "prekey_limit_reached",
+    `${field}: ${stored[1]} keys of this kind are stored, so at most ${stored[2]} more fit; ` +
+      "upload fewer keys or wait until claims use some up",
+  );
+}
 
 /**
  * Reads the seconds to wait from a rate-limit error: the first whole number
@@ -58,6 +89,9 @@ export function mapDatabaseError(error: DatabaseErrorFields, requestId: string):
         "duplicate_key_id",
         "a key with this keyId is already stored for this profile; use a new keyId for every key",
       );
+
+    case SQLSTATE.invalidParameterValue:
+      return mapInvalidParameter(error);
 
     default:
       return new ApiError(500, "internal_error", `internal error; quote request id ${requestId} when reporting it`);

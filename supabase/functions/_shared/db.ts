@@ -14,6 +14,7 @@ import { DATABASE_POOL_SIZE } from "./limits.ts";
 
 export type Sql = postgres.Sql;
 export type Transaction = postgres.TransactionSql;
+export type JsonValue = postgres.JSONValue;
 
 let pool: Sql | undefined;
 

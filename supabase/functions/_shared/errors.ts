@@ -24,6 +24,8 @@ export type ErrorCode =
   | "invalid_key"
   | "duplicate_key_id"
   | "prekey_limit_reached"
+  | "identity_changed"
+  | "identity_missing"
   | "rate_limited"
   | "auth_unavailable"
   | "internal_error";

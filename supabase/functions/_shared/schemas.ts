@@ -220,6 +220,11 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     return `${where}unknown field ${fields}${hint}`;
   }
 
+  // The batch size messages name their field already.
+  if (issue.code === "too_big" && issue.origin === "array") {
+    return issue.message;
+  }
+
   if (issue.code === "invalid_type" && issue.path.length === 0) {
     return "request body must be a JSON object";
   }

@@ -10,7 +10,7 @@
  * A bad signature on any key rejects the whole request (422) before
  * anything is written.
  */
-import { runAsCaller, type Transaction } from "../_shared/db.ts";
+import { type JsonValue, runAsCaller, type Transaction } from "../_shared/db.ts";
 import { ApiError } from "../_shared/errors.ts";
 import { createHandler } from "../_shared/http.ts";
 import { decodeBase64Url } from "../_shared/keys.ts";
@@ -18,12 +18,11 @@ import { identitySchema, publishKeysRequestSchema, type PublishKeysRequest } fro
 import { assertSignaturesValid } from "../_shared/signatures.ts";
 
 /** Reads the identity key of the caller's profile; 404 when the caller has not claimed a profile. */
-async function loadIdentityKey(sql: Transaction): Promise<Uint8Array> {
+async function loadIdentityKey(sql: Transaction): Promise<string> {
   const rows = await sql`
     select payload
     from public.chat_participants
     where owner_id = (select auth.uid())
-    for share
   `;
 
   if (rows.length === 0) {
@@ -34,16 +33,26 @@ async function loadIdentityKey(sql: Transaction): Promise<Uint8Array> {
     );
   }
 
-  const identity = identitySchema.safeParse(rows[0]!["payload"]);
+  const payload = rows[0]!["payload"];
+  if (payload === null) {
+    throw new ApiError(
+      409,
+      "identity_missing",
+      "the caller's profile has no identity key yet: publish one with action \"resetIdentity\"",
+    );
+  }
+
+  const identity = identitySchema.safeParse(payload);
   if (!identity.success) {
     throw new Error("stored identity payload does not match the identity format");
   }
 
-  return decodeBase64Url(identity.data.identityKey)!;
+  return identity.data.identityKey;
 }
 
 async function storePrekeys(sql: Transaction, request: PublishKeysRequest): Promise<unknown> {
-  const asJson = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
+  // Absent fields become SQL nulls, which publish_prekeys leaves unchanged.
+  const asJson = (value: JsonValue | undefined) => (value === undefined ? null : sql.json(value));
 
   const [row] = await sql`
     select public.publish_prekeys(
@@ -75,7 +84,7 @@ export default createHandler({
       assertSignaturesValid(decodeBase64Url(request.identity.identityKey)!, request);
 
       const counts = await runAsCaller(caller, async (sql) => {
-        await sql`select public.reset_identity(${JSON.stringify(request.identity)}::jsonb)`;
+        await sql`select public.reset_identity(${sql.json(request.identity)})`;
         return await storePrekeys(sql, request);
       });
 
@@ -84,8 +93,22 @@ export default createHandler({
     }
 
     const counts = await runAsCaller(caller, async (sql) => {
-      assertSignaturesValid(await loadIdentityKey(sql), request);
-      return await storePrekeys(sql, request);
+      const identityKey = await loadIdentityKey(sql);
+      assertSignaturesValid(decodeBase64Url(identityKey)!, request);
+      const stored = await storePrekeys(sql, request);
+
+      // A concurrent resetIdentity may have committed since the first read.
+      // Each statement reads the latest committed row, so this catches it
+      // before keys signed by the old identity are committed.
+      if (await loadIdentityKey(sql) !== identityKey) {
+        throw new ApiError(
+          409,
+          "identity_changed",
+          "the identity key changed while the keys were being stored; sign the keys with the new identity key and retry",
+        );
+      }
+
+      return stored;
     });
 
     log.info({ keyCounts }, "prekeys published");

@@ -10,6 +10,7 @@ Deno.test("SQLSTATE to status and code", () => {
     ["PT429", 429, "rate_limited"],
     ["42501", 403, "forbidden"],
     ["23505", 409, "duplicate_key_id"],
+    ["22023", 400, "invalid_request"],
     ["23514", 500, "internal_error"],
     ["XX000", 500, "internal_error"],
   ];
@@ -49,4 +50,20 @@ Deno.test("database errors are recognized by name and SQLSTATE", () => {
   assert.ok(!isDatabaseError(Object.assign(new Error("boom"), { name: "PostgresError", code: "ECONNREFUSED" })));
   assert.ok(!isDatabaseError("P0002"));
   assert.ok(!isDatabaseError(null));
+});
+
+Deno.test("stored prekey cap is 409", () => {
+  const mapped = mapDatabaseError(
+    {
+      code: "22023",
+      message: 'kem_prekeys would bring profile "bob" to 1001 stored one_time_kem prekeys, more than the maximum of 1000',
+      hint: "1000 are stored; upload at most 0 more.",
+    },
+    "req-1",
+  );
+
+  assert.equal(mapped.status, 409);
+  assert.equal(mapped.code, "prekey_limit_reached");
+  assert.match(mapped.message, /^kemPrekeys: 1000 keys of this kind are stored, so at most 0 more fit/);
+  assert.doesNotMatch(mapped.message, /bob/);
 });

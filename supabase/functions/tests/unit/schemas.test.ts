@@ -102,7 +102,7 @@ Deno.test("oversized batches are batch_too_large", () => {
 
   assert.equal(oneTime.status, 400);
   assert.equal(oneTime.code, "batch_too_large");
-  assert.match(oneTime.message, /oneTimePrekeys has 101 keys, more than 100/);
+  assert.match(oneTime.message, /^oneTimePrekeys has 101 keys, more than 100/);
   assert.equal(kem.code, "batch_too_large");
   assert.match(kem.message, /kemPrekeys has 101 keys/);
 });
@@ -172,7 +172,7 @@ Deno.test("topic id list bounds", () => {
   assert.equal(empty.code, "invalid_request");
   assert.match(empty.message, /topicIds is empty/);
   assert.equal(oversized.code, "batch_too_large");
-  assert.match(oversized.message, /topicIds has 1001 ids, more than 1000/);
+  assert.match(oversized.message, /^topicIds has 1001 ids, more than 1000/);
 
   for (const topicId of [0, -1, 1.5, "7", 2 ** 53]) {
     const error = rejection(acknowledgeTopicsRequestSchema, { topicIds: [topicId] });
