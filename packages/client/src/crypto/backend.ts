@@ -4,9 +4,9 @@
  * 'auto' uses the runtime's WebCrypto for each algorithm it offers and
  * @noble/* for the rest, with one exception: a symmetric operation on a short
  * input runs on @noble/*. Every WebCrypto call is asynchronous, and in Node 20
- * one call costs 50 to 100 µs however small its input, while @noble/* takes
- * 4 to 15 µs for an HMAC or HKDF over a few dozen bytes and about 45 µs for
- * AES-256-GCM over 1 KiB (bench/RESULTS.md has the machine and the numbers).
+ * one call costs 50 to 100 µs however small its input. @noble/* takes 4 to
+ * 15 µs for an HMAC or HKDF over a few dozen bytes and about 45 µs for
+ * AES-256-GCM over 1 KiB (bench/RESULTS.md names the machine).
  *
  * Support is probed once per algorithm with a real operation, because a
  * runtime may list an algorithm name and still reject it (Node 20 offers
@@ -23,7 +23,7 @@ const BACKENDS: readonly CryptoBackend[] = ['auto', 'webcrypto', 'noble'];
 
 /**
  * Smallest input, in bytes, for which 'auto' sends a symmetric operation to
- * WebCrypto. Below it @noble/* was faster in Node 20; the crossover was near
+ * WebCrypto. Below it @noble/* was faster in Node 20. The crossover was near
  * 16 KiB for SHA-2 and HMAC and near 4 KiB for AES-256-GCM.
  */
 export const WEBCRYPTO_MIN_INPUT_BYTES: Record<WebCryptoAlgorithm, number> = {
@@ -39,11 +39,12 @@ let selectedBackend: CryptoBackend = 'auto';
 const probes = new Map<WebCryptoAlgorithm, Promise<boolean>>();
 
 /**
- * Selects where operations run: 'auto' (default) uses WebCrypto where the
- * runtime offers the algorithm and @noble/* otherwise, 'webcrypto' requires
- * WebCrypto and throws CryptoError where it is missing, 'noble' never uses
- * WebCrypto. ML-KEM-1024 and the Ed25519 to X25519 conversions always run on
- * @noble/*, because WebCrypto does not define them.
+ * Selects where operations run. 'auto' (default) uses WebCrypto where the
+ * runtime offers the algorithm, except for symmetric operations on inputs
+ * below WEBCRYPTO_MIN_INPUT_BYTES, and @noble/* otherwise. 'webcrypto'
+ * requires WebCrypto and throws CryptoError where it is missing. 'noble' never
+ * uses WebCrypto. ML-KEM-1024 and the Ed25519 to X25519 conversions always run
+ * on @noble/*, because WebCrypto does not define them.
  */
 export function setCryptoBackend(backend: CryptoBackend): void {
   if (!BACKENDS.includes(backend)) {

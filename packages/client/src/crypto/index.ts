@@ -3,7 +3,8 @@
  * HKDF, AES-256-GCM and ML-KEM-1024, over raw Uint8Array keys.
  *
  * Each operation runs on the runtime's WebCrypto where it offers the algorithm
- * and on @noble/* otherwise (see `setCryptoBackend`). The module uses no
+ * and on @noble/* otherwise, with short symmetric inputs kept on @noble/*
+ * because it is faster there (see `setCryptoBackend`). The module uses no
  * Node-only API, so it runs in browsers, Node >= 20 and Deno. README.md in this
  * folder explains the key choices and the limits of constant-time code and
  * memory wiping in JavaScript.
