@@ -17,3 +17,24 @@ export {
 } from './store/store.ts';
 export type { JsonValue, Store, StoreTransaction } from './store/store.ts';
 export { MemoryStore } from './store/memory.ts';
+
+export { Chat, PROFILE_NAME_PATTERN } from './chat/chat.ts';
+export type {
+  BackgroundError,
+  ChatErrorEvent,
+  ChatEvents,
+  ChatOptions,
+  ConnectionState,
+  IdentityChange,
+  ReceivedMessage,
+  SafetyNumber,
+  SendOptions,
+  SentMessage,
+  TopicError,
+} from './chat/chat.ts';
+export { ChatError, isChatError } from './chat/errors.ts';
+export type { ChatErrorCode } from './chat/errors.ts';
+export type { ChatLogger, LogFunction } from './chat/logger.ts';
+export { DEFAULT_RETRY_POLICY, TransportError } from './chat/retry.ts';
+export type { RetryPolicy } from './chat/retry.ts';
+export { TEXT_CONTENT_TYPE } from './chat/content.ts';

@@ -147,7 +147,7 @@ export class SupabaseTransport {
    */
   async claimProfile(profile: string, identity: unknown): Promise<void> {
     await this.#postgrest('claim profile', { profile }, () =>
-      this.#client.from('chat_participants').insert({ profile, payload: identity }),
+      this.#client.from('chat_participants').insert([{ profile, payload: identity }]),
     );
   }
 
@@ -171,7 +171,7 @@ export class SupabaseTransport {
    */
   async sendTopic(fromProfile: string, toProfile: string, payload: unknown): Promise<void> {
     await this.#postgrest('send topic', { fromProfile, toProfile }, () =>
-      this.#client.from('chat_topics').insert({ from_profile: fromProfile, to_profile: toProfile, payload }),
+      this.#client.from('chat_topics').insert([{ from_profile: fromProfile, to_profile: toProfile, payload }]),
     );
   }
 
