@@ -4,8 +4,9 @@
  * Asymmetric tokens (ES256, RS256, EdDSA) are verified against the project's
  * JSON Web Key Set: `SUPABASE_JWKS` when the platform provides it, otherwise
  * `${SUPABASE_URL}/auth/v1/.well-known/jwks.json`. HS256 tokens of legacy
- * projects are verified with `SUPABASE_JWT_SECRET` and rejected when it is
- * not set. Whether the verified caller may do anything is decided by
+ * projects are verified with `SUPABASE_JWT_SECRET`, or `PARLEY_JWT_SECRET`
+ * on hosted projects, where `supabase secrets set` rejects names that start
+ * with `SUPABASE_`; without either, HS256 tokens are rejected. Whether the verified caller may do anything is decided by
  * PostgreSQL (grants and RLS), not here.
  */
 import {
@@ -39,7 +40,7 @@ export interface AuthConfig {
   supabaseUrl?: string | undefined;
   /** A JSON Web Key Set as JSON text (`SUPABASE_JWKS`), used instead of fetching. */
   jwks?: string | undefined;
-  /** The legacy HS256 secret (`SUPABASE_JWT_SECRET`). */
+  /** The legacy HS256 secret (`SUPABASE_JWT_SECRET` or `PARLEY_JWT_SECRET`). */
   jwtSecret?: string | undefined;
 }
 
@@ -48,7 +49,7 @@ export function readAuthConfig(): AuthConfig {
   return {
     supabaseUrl: Deno.env.get("SUPABASE_URL") || undefined,
     jwks: Deno.env.get("SUPABASE_JWKS") || undefined,
-    jwtSecret: Deno.env.get("SUPABASE_JWT_SECRET") || undefined,
+    jwtSecret: Deno.env.get("SUPABASE_JWT_SECRET") || Deno.env.get("PARLEY_JWT_SECRET") || undefined,
   };
 }
 

@@ -78,6 +78,15 @@ export function isValidIdentityKey(identityKey: Uint8Array): boolean {
   }
 }
 
+/**
+ * Checks that bit 255 of an X25519 public key is clear. RFC 7748 section 5
+ * ignores that bit, so a key with it set has a second encoding; clients
+ * reject such keys in a bundle, so they are rejected before storing too.
+ */
+export function isCanonicalX25519PublicKey(publicKey: Uint8Array): boolean {
+  return publicKey.length === KEY_BYTES.x25519 && publicKey[KEY_BYTES.x25519 - 1]! < 0x80;
+}
+
 /** ML-KEM modulus q (FIPS 203 section 2.4). */
 const ML_KEM_Q = 3329;
 

@@ -9,6 +9,7 @@ import { ApiError } from "./errors.ts";
 import {
   base64UrlLength,
   decodeBase64Url,
+  isCanonicalX25519PublicKey,
   isValidIdentityKey,
   isValidMlKem1024PublicKey,
   KEY_BYTES,
@@ -41,7 +42,10 @@ const keyIdSchema = z
   .min(1, { error: `keyId must be at least 1` })
   .max(MAX_KEY_ID, { error: `keyId must be at most ${MAX_KEY_ID}` });
 
-const x25519PublicKeySchema = base64UrlBytes(KEY_BYTES.x25519, "an X25519 public key");
+const x25519PublicKeySchema = base64UrlBytes(KEY_BYTES.x25519, "an X25519 public key").refine(
+  (text) => isCanonicalX25519PublicKey(decodeBase64Url(text)!),
+  { error: "invalid X25519 public key: bit 255 is set; send the key as X25519 produced it (RFC 7748 section 5)" },
+);
 
 const mlKemPublicKeySchema = base64UrlBytes(
   KEY_BYTES.mlKem1024,

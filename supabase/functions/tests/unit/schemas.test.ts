@@ -149,6 +149,17 @@ Deno.test("KEM key must pass the modulus check", () => {
   assert.match(error.message, /^lastResortKemPrekey\.publicKey: invalid ML-KEM-1024 encapsulation key/);
 });
 
+Deno.test("X25519 key with bit 255 set", () => {
+  const bytes = decodeBase64Url(signedPrekey.publicKey)!;
+  bytes[31] = bytes[31]! | 0x80;
+  const error = rejection(publishKeysRequestSchema, {
+    action: "publish",
+    oneTimePrekeys: [{ keyId: 1, publicKey: encodeBase64Url(bytes) }],
+  });
+
+  assert.match(error.message, /^oneTimePrekeys\[0\]\.publicKey: invalid X25519 public key: bit 255 is set/);
+});
+
 Deno.test("bundle request validates the profile", () => {
   assert.deepEqual(parseRequest(prekeyBundleRequestSchema, { profile: "bob.smith_1" }), { profile: "bob.smith_1" });
 
