@@ -7,16 +7,24 @@ import { admin, asUser, createUser } from "../support/stack.ts";
 
 const testOptions = { sanitizeOps: false, sanitizeResources: false };
 
-/** Sends topics from one profile to another as the sender, over the same path as REST. */
+/**
+ * Sends topics from one profile to another as the sender, as a client does
+ * over REST, and returns all topic ids between the two. The sender may not
+ * read what it sent, so the ids are read as the superuser.
+ */
 async function sendTopics(from: TestProfile, to: TestProfile, count: number): Promise<number[]> {
-  const rows = await asUser(from.user, (sql) =>
+  await asUser(from.user, (sql) =>
     sql`
       insert into public.chat_topics (from_profile, to_profile, payload)
       select ${from.profile}, ${to.profile}, jsonb_build_object('v', 1, 'type', 'message', 'n', n)
       from generate_series(1, ${count}::integer) as n
-      returning id
     `);
 
+  const rows = await admin`
+    select id from public.chat_topics
+    where from_profile = ${from.profile} and to_profile = ${to.profile}
+    order by id
+  `;
   return rows.map((row) => Number(row["id"]));
 }
 
