@@ -198,13 +198,18 @@ async function signUp(context: AuthContext, body: Record<string, unknown>) {
   const password = readPassword(body, true);
   const hash = await bcrypt.hash(password, BCRYPT_COST);
 
-  const [user] = await context.sql<UserRow[]>`
+  const user = await context.sql.begin(async (sql) => {
+    // Two concurrent sign-ups with one email would both pass the existence check without this lock.
+    await sql`select pg_advisory_xact_lock(hashtext(${`auth.users:${email}`}))`;
+    const [inserted] = await sql<UserRow[]>`
     insert into auth.users (id, aud, role, email, encrypted_password, email_confirmed_at, raw_app_meta_data,
                             raw_user_meta_data, is_anonymous, last_sign_in_at, created_at, updated_at)
     select ${randomUUID()}, 'authenticated', 'authenticated', ${email}, ${hash}, now(),
-           '{"provider": "email", "providers": ["email"]}'::jsonb, ${context.sql.json(metadata as never)}, false, now(), now(), now()
+           '{"provider": "email", "providers": ["email"]}'::jsonb, ${sql.json(metadata as never)}, false, now(), now(), now()
      where not exists (select 1 from auth.users where email = ${email} and deleted_at is null)
-    returning ${context.sql.unsafe(USER_COLUMNS)}`;
+    returning ${sql.unsafe(USER_COLUMNS)}`;
+    return inserted;
+  });
   if (user === undefined) throw new AuthError(422, 'user_already_exists', 'User already registered');
 
   context.logger.info({ userId: user.id }, 'user signed up with email');
@@ -250,17 +255,18 @@ async function refreshSession(context: AuthContext, body: Record<string, unknown
     throw new AuthError(400, 'validation_failed', 'refresh_token is required; send it in the "refresh_token" field');
   }
 
-  return context.sql.begin(async (sql) => {
+  const session = await context.sql.begin(async (sql) => {
     const [current] = await sql<{ id: string; user_id: string; revoked: boolean; session_id: string }[]>`
       select id, user_id, revoked, session_id from auth.refresh_tokens where token = ${token} for update`;
     if (current === undefined) {
       throw new AuthError(400, 'refresh_token_not_found', 'Invalid Refresh Token: Refresh Token Not Found');
     }
     if (current.revoked) {
-      // A revoked token presented again may have been stolen: end the whole session.
+      // A revoked token presented again may have been stolen: end the whole session. The delete
+      // commits with the transaction, and the error is raised after it.
       await sql`delete from auth.sessions where id = ${current.session_id}`;
       context.logger.warn({ userId: current.user_id, sessionId: current.session_id }, 'revoked refresh token reused; session ended');
-      throw new AuthError(400, 'refresh_token_already_used', 'Invalid Refresh Token: Already Used');
+      return undefined;
     }
 
     const [user] = await sql<UserRow[]>`select ${sql.unsafe(USER_COLUMNS)} from auth.users where id = ${current.user_id} and deleted_at is null`;
@@ -273,7 +279,9 @@ async function refreshSession(context: AuthContext, body: Record<string, unknown
     await sql`update auth.sessions set updated_at = now() where id = ${current.session_id}`;
     context.logger.info({ userId: user.id, sessionId: current.session_id }, 'refresh token rotated');
     return sessionJson(context, user, current.session_id, nextToken, user.is_anonymous ? 'anonymous' : 'password');
-  }) as Promise<Record<string, unknown>>;
+  });
+  if (session === undefined) throw new AuthError(400, 'refresh_token_already_used', 'Invalid Refresh Token: Already Used');
+  return session;
 }
 
 function newRefreshToken(): string {

@@ -54,6 +54,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     onnotice: () => undefined,
     connection: { application_name: 'parley-gateway' },
   });
+  passStringsAsText(sql);
   const listenSql = postgres(config.databaseUrl, { max: 1, onnotice: () => undefined, connection: { application_name: 'parley-gateway-listen' } });
 
   await ensureAuthSessionTables(sql);
@@ -206,6 +207,23 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       logger.info({ url }, 'gateway stopped');
     },
   };
+}
+
+/**
+ * Makes the pool send string parameters unchanged whatever type PostgreSQL infers for them.
+ * postgres.js serializes by the inferred type, which would turn the filter value "true" into
+ * `f` for a boolean column or JSON-quote it for a json column; PostgreSQL's own input functions
+ * parse text correctly and report a 22P02 error for bad input instead.
+ */
+function passStringsAsText(sql: Sql): void {
+  const serializers = sql.options.serializers as Record<number, (value: unknown) => string>;
+  (sql.options as { serializers: unknown }).serializers = new Proxy(serializers, {
+    get(target, key) {
+      const serialize = Reflect.get(target, key) as ((value: unknown) => string) | undefined;
+      if (typeof serialize !== 'function') return serialize;
+      return (value: unknown) => (typeof value === 'string' ? value : serialize(value));
+    },
+  });
 }
 
 function parseUrl(raw: string | undefined): URL | undefined {

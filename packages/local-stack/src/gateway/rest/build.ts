@@ -108,5 +108,5 @@ export function routineCallSql(routine: RoutineDefinition, argumentNames: string
       return `${quoteIdentifier(name)} ${argument?.type}`;
     })
     .join(', ');
-  return `json_to_record(${parameters.add(argumentsJson)}::json) as pgrst_args(${definitions}), ${call} as pgrst_result`;
+  return `json_to_record(${parameters.add(argumentsJson)}::text::json) as pgrst_args(${definitions}), ${call} as pgrst_result`;
 }

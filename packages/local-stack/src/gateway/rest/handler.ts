@@ -360,7 +360,7 @@ async function handleInsert(
   } else {
     statement =
       `insert into ${target} (${columnList}) ` +
-      `select ${columnList} from json_populate_recordset(null::${target}, ${parameters.add(JSON.stringify(rows))}::json)`;
+      `select ${columnList} from json_populate_recordset(null::${target}, ${parameters.add(JSON.stringify(rows))}::text::json)`;
   }
 
   if (preferences.resolution !== undefined || reserved.has('on_conflict')) {
@@ -411,7 +411,7 @@ async function handleUpdate(
     statement = `select ${returning} from ${target}${whereSql(relation, filters, parameters)} limit 0`;
   } else {
     const columnList = columns.map(quoteIdentifier).join(', ');
-    const source = `select ${columnList} from json_populate_record(null::${target}, ${parameters.add(JSON.stringify(payload))}::json)`;
+    const source = `select ${columnList} from json_populate_record(null::${target}, ${parameters.add(JSON.stringify(payload))}::text::json)`;
     statement = `update ${target} set (${columnList}) = (${source})${whereSql(relation, filters, parameters)} returning ${returning}`;
   }
 
