@@ -17,6 +17,8 @@ export {
 } from './store/store.ts';
 export type { JsonValue, Store, StoreTransaction } from './store/store.ts';
 export { MemoryStore } from './store/memory.ts';
+export { IndexedDbStore, INDEXEDDB_SCHEMA_VERSION } from './store/indexeddb.ts';
+export type { IndexedDbStoreOptions } from './store/indexeddb.ts';
 
 export { Chat, PROFILE_NAME_PATTERN } from './chat/chat.ts';
 export type {
