@@ -40,7 +40,7 @@ begin
     current_start + consume_rate_limit.window_length,
     1
   )
-  on conflict (bucket, subject, target, window_start)
+  on conflict on constraint rate_limit_counters_pkey
   do update set hits = c.hits + 1
   returning c.hits into current_hits;
 
