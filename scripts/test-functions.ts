@@ -81,6 +81,32 @@ async function serveJwks(jwks: unknown): Promise<{ server: Server; url: string }
   return { server, url: `http://127.0.0.1:${address.port}` };
 }
 
+/** Runs a Deno command in supabase/functions with inherited output and returns its exit code. */
+function runDeno(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(DENO, args, { cwd: FUNCTIONS_DIR, env, stdio: ['ignore', 'inherit', 'inherit'] });
+    resources.deno = child;
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolvePromise(code ?? (signal === null ? 1 : 128)));
+  });
+}
+
+/** Runs `deno lint` and `deno check` on every function entry point, so the deployed files are checked too. */
+async function lintAndCheck(env: NodeJS.ProcessEnv): Promise<boolean> {
+  const config = join(FUNCTIONS_DIR, 'deno.json');
+  const entryPoints = ['prekey-bundle', 'acknowledge-topics', 'publish-keys'].map((name) => join(FUNCTIONS_DIR, name, 'index.ts'));
+
+  if ((await runDeno(['lint', '--config', config], env)) !== 0) {
+    logger.error('deno lint found problems in supabase/functions');
+    return false;
+  }
+  if ((await runDeno(['check', '--config', config, ...entryPoints], env)) !== 0) {
+    logger.error('deno check failed for the function entry points');
+    return false;
+  }
+  return true;
+}
+
 /** Runs `deno test`, echoing its output, and returns its exit code and the last summary line. */
 function runDenoTests(env: NodeJS.ProcessEnv, extraArgs: string[]): Promise<{ code: number; summary?: string }> {
   const args = [
@@ -119,6 +145,12 @@ function runDenoTests(env: NodeJS.ProcessEnv, extraArgs: string[]): Promise<{ co
 
 async function main(): Promise<number> {
   const extraArgs = process.argv.slice(2);
+  const denoEnv: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: process.env.NO_COLOR ?? (process.stdout.isTTY ? undefined : '1') };
+
+  if (!(await lintAndCheck(denoEnv))) {
+    console.log('functions: deno lint or deno check failed, so no tests ran');
+    return 1;
+  }
 
   resources.dataDir = await mkdtemp(join(tmpdir(), 'parley-functions-test-'));
   // Run as root, the cluster runs as a separate OS user, which must be able to reach its data directory.
@@ -138,8 +170,7 @@ async function main(): Promise<number> {
   resources.jwksServer = jwks.server;
 
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    NO_COLOR: process.env.NO_COLOR ?? (process.stdout.isTTY ? undefined : '1'),
+    ...denoEnv,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
     SUPABASE_URL: jwks.url,
     SUPABASE_DB_URL: databaseUrl,
