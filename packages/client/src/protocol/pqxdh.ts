@@ -5,7 +5,8 @@
  * Parameters (section 2.2): info "Parley_CURVE25519_SHA-256_ML-KEM-1024";
  * EncodeEC(k) = 0x05 || k; EncodeKEM(k) = 0x08 || k. The identity keys are
  * Ed25519 and enter the DH steps after conversion to X25519. The associated
- * data is IK_A || IK_B, the two raw Ed25519 identity keys (64 bytes).
+ * data, IK_A || IK_B as the two raw Ed25519 identity keys (64 bytes), is
+ * built by the session module and authenticated with every message.
  *
  * Internal to the SDK: callers use the session functions.
  */
@@ -44,10 +45,9 @@ export interface Initiation {
   kemCiphertext: string;
 }
 
-/** The result of PQXDH on either side: `SK`, the associated data and the ratchet start. */
+/** The result of PQXDH on either side: `SK`, the root key of the Double Ratchet. */
 export interface AgreedSecret {
   sharedKey: Uint8Array;
-  associatedData: Uint8Array;
 }
 
 function fixedBytes(byteLength: number, what: string) {
@@ -116,7 +116,6 @@ export async function agreeAsInitiator(
 ): Promise<AgreedSecret & { initiation: Initiation }> {
   await verifyBundle(bundle);
 
-  const localIdentityPublic = fromBase64Url(account.identity.publicKey, 'identity public key');
   const remoteIdentityPublic = fromBase64Url(bundle.identity.identityKey, 'identity key');
   const identityPrivate = fromBase64Url(account.identity.privateKey, 'identity private key');
   const identityX25519 = ed25519.privateKeyToX25519(identityPrivate);
@@ -141,7 +140,6 @@ export async function agreeAsInitiator(
     const sharedKey = await deriveSharedKey(secrets);
     return {
       sharedKey,
-      associatedData: concatBytes(localIdentityPublic, remoteIdentityPublic),
       initiation: {
         identityKey: account.identity.publicKey,
         baseKey: toBase64Url(ephemeral.publicKey),
@@ -170,7 +168,6 @@ export interface ResponderKeys {
  * private halves named by the first message and derives the same `SK`.
  */
 export async function agreeAsResponder(account: AccountState, envelope: PrekeyEnvelope, keys: ResponderKeys): Promise<AgreedSecret> {
-  const localIdentityPublic = fromBase64Url(account.identity.publicKey, 'identity public key');
   const remoteIdentityPublic = fromBase64Url(envelope.identityKey, 'identity key');
   const identityPrivate = fromBase64Url(account.identity.privateKey, 'identity private key');
   const identityX25519 = ed25519.privateKeyToX25519(identityPrivate);
@@ -195,10 +192,7 @@ export async function agreeAsResponder(account: AccountState, envelope: PrekeyEn
     kemPrivate = mlKem1024.generateKeyPair(kemSeed).privateKey;
     secrets.push(mlKem1024.decapsulate(fromBase64Url(envelope.kemCiphertext, 'KEM ciphertext'), kemPrivate));
 
-    return {
-      sharedKey: await deriveSharedKey(secrets),
-      associatedData: concatBytes(remoteIdentityPublic, localIdentityPublic),
-    };
+    return { sharedKey: await deriveSharedKey(secrets) };
   } finally {
     wipe(identityX25519, signedPrekeyPrivate, kemSeed, ...secrets);
     if (oneTimePrivate !== null) {
