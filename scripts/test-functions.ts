@@ -1,7 +1,8 @@
 // Runs the Edge Function tests (supabase/functions/tests) with Deno against a
-// real, throwaway PostgreSQL cluster: start the cluster, apply the bootstrap
-// and migrations, serve a JWKS on a local port, run `deno test`, and stop
-// everything again, also when a test fails or the run is interrupted.
+// real, throwaway PostgreSQL cluster. It starts the cluster, applies the
+// bootstrap and migrations, serves a JWKS on a local port and runs
+// `deno test`. Everything stops again, also when a test fails or the run is
+// interrupted.
 //
 // Environment: PARLEY_PG_BINARIES=system selects system PostgreSQL binaries
 // (see packages/local-stack/src/postgres/binaries.ts); extra arguments are

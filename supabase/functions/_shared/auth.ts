@@ -4,9 +4,9 @@
  * Asymmetric tokens (ES256, RS256, EdDSA) are verified against the project's
  * JSON Web Key Set: `SUPABASE_JWKS` when the platform provides it, otherwise
  * `${SUPABASE_URL}/auth/v1/.well-known/jwks.json`. HS256 tokens of legacy
- * projects are verified with `SUPABASE_JWT_SECRET`, or `PARLEY_JWT_SECRET`
- * on hosted projects, where `supabase secrets set` rejects names that start
- * with `SUPABASE_`; without either, HS256 tokens are rejected. Whether the verified caller may do anything is decided by
+ * projects are verified with `SUPABASE_JWT_SECRET`. Hosted projects use
+ * `PARLEY_JWT_SECRET` instead, because `supabase secrets set` rejects names
+ * that start with `SUPABASE_`. Without either, HS256 tokens are rejected. Whether the verified caller may do anything is decided by
  * PostgreSQL (grants and RLS), not here.
  */
 import {

@@ -1,7 +1,8 @@
 /**
  * Mapping of errors raised by PostgreSQL to the errors the functions return.
- * Only the SQLSTATE and, for rate limits, the retry time are read; the
- * database's own message stays in the log.
+ * The mapping reads the SQLSTATE, plus the retry time of a rate limit and the
+ * numbers of a stored-cap error. The database's own message goes to the log
+ * only.
  */
 import { ApiError, type DatabaseErrorFields } from "./errors.ts";
 import { DEFAULT_RETRY_AFTER_SECONDS } from "./limits.ts";
@@ -32,7 +33,7 @@ function mapInvalidParameter(error: DatabaseErrorFields): ApiError {
   const stored = /^(\d+) are stored; upload at most (\d+) more\.$/.exec(error.hint ?? "");
 
   if (stored === null) {
-    return new ApiError(400, "invalid_request", "the database rejected a value in the request as invalid");
+    return new ApiError(400, "invalid_request", "the database rejected a value in the request as invalid; check the key formats in docs/formats.md");
   }
 
   const argument = /^(\w+) would bring/.exec(error.message)?.[1] ?? "";

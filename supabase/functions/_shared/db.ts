@@ -36,10 +36,10 @@ function connect(): Sql {
 }
 
 /**
- * Runs `work` in one transaction as the caller: `role` and
- * `request.jwt.claims` are set with `set_config(..., true)`, which is
- * `set local`, so both end with the transaction and never leak to the next
- * user of the pooled connection.
+ * Runs `work` in one transaction as the caller. `role` and
+ * `request.jwt.claims` are set with `set_config(..., true)`, the function
+ * form of `set local`, so PostgreSQL resets both when the transaction ends
+ * and the next user of the pooled connection starts clean.
  */
 export async function runAsCaller<Result>(
   caller: Caller,

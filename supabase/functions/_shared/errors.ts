@@ -58,7 +58,7 @@ export interface DatabaseErrorFields {
   hint?: string | undefined;
 }
 
-/** Whether a thrown value is an error reported by PostgreSQL (it carries a five-character SQLSTATE). */
+/** Checks whether a thrown value is an error reported by PostgreSQL, which carries a five-character SQLSTATE. */
 export function isDatabaseError(error: unknown): error is DatabaseErrorFields {
   if (typeof error !== "object" || error === null) {
     return false;

@@ -25,7 +25,7 @@ export const CORS_HEADERS: Record<string, string> = {
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** What a function's operation receives besides its validated body. */
+/** Context of one request, passed to a function's operation with the validated body. */
 export interface RequestContext {
   caller: Caller;
   requestId: string;

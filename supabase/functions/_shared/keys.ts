@@ -80,8 +80,8 @@ export function isValidIdentityKey(identityKey: Uint8Array): boolean {
 
 /**
  * Checks that bit 255 of an X25519 public key is clear. RFC 7748 section 5
- * ignores that bit, so a key with it set has a second encoding; clients
- * reject such keys in a bundle, so they are rejected before storing too.
+ * ignores that bit, so a key with it set has a second encoding. Clients
+ * reject such keys in a bundle, so publishing rejects them too.
  */
 export function isCanonicalX25519PublicKey(publicKey: Uint8Array): boolean {
   return publicKey.length === KEY_BYTES.x25519 && publicKey[KEY_BYTES.x25519 - 1]! < 0x80;

@@ -2,8 +2,8 @@
  * Limits the Edge Functions enforce before anything reaches the database.
  *
  * The database enforces its own copies of the key caps (per upload and
- * stored per profile); these values keep oversized requests from costing a
- * connection and a signature check each.
+ * stored per profile). These values reject oversized requests before they
+ * cost a connection and a signature check per key.
  */
 
 /** Maximum keys of one kind in one `publish-keys` call, as the database allows per upload. */

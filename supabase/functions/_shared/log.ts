@@ -1,8 +1,8 @@
 /**
  * The structured logger of the Edge Functions: pino, one JSON line per
- * event, written through `console.log` because that is the stream the
- * hosted Edge Runtime collects. Log request ids, user ids, statuses and
- * error codes; never a token, key or request body.
+ * event. Lines go through `console.log`, which Supabase's Edge Runtime
+ * records as the function's logs. Entries carry request ids, user ids,
+ * statuses and error codes, and never a token, key or request body.
  */
 import pino from "npm:pino@10.4.0";
 

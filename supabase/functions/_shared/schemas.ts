@@ -85,7 +85,7 @@ export const kemPrekeySchema = z.strictObject({
   signature: signatureSchema,
 });
 
-/** A batch of at most MAX_KEYS_PER_UPLOAD keys whose key ids are distinct. */
+/** Builds the schema of a batch of at most MAX_KEYS_PER_UPLOAD keys with distinct key ids. */
 function keyBatch<Key extends z.ZodType<{ keyId: number }>>(key: Key, name: string) {
   return z
     .array(key, { error: `expected ${name} as an array of keys` })
@@ -138,7 +138,7 @@ export const publishRequestSchema = z
 /**
  * `publish-keys` with `action: "resetIdentity"`: replaces the identity and all
  * prekeys. The signed prekey and last-resort KEM prekey are required, so the
- * new bundle is complete and the caller proves it holds the new identity key.
+ * new bundle is complete and the caller proves it has the new identity key.
  */
 export const resetIdentityRequestSchema = z.strictObject({
   action: z.literal("resetIdentity"),
@@ -249,7 +249,7 @@ export function parseRequest<Schema extends z.ZodType>(
   schema: Schema,
   body: unknown,
 ): z.infer<Schema> {
-  // reportInput lets a missing field (input undefined) be told apart from a wrong type.
+  // With reportInput, a missing field (input undefined) differs from a wrong type.
   const result = schema.safeParse(body, { reportInput: true });
 
   if (result.success) {

@@ -80,7 +80,7 @@ export default createHandler({
 
     if (request.action === "resetIdentity") {
       // The new keys must verify against the new identity key before the old
-      // identity is touched; this also proves the caller holds the new key.
+      // identity is touched. This also proves the caller has the new key.
       assertSignaturesValid(decodeBase64Url(request.identity.identityKey)!, request);
 
       const counts = await runAsCaller(caller, async (sql) => {

@@ -135,7 +135,7 @@ Deno.test({
     const token = await signLegacyAccessToken({ sub: user.id, role: "authenticated", aud: "authenticated" });
     const { status, body } = await post<ErrorBody>(prekeyBundle, "prekey-bundle", token, { profile: "nobody-here" });
 
-    // Authentication passed, so the database answered: the profile does not exist.
+    // Authentication passed, so the request reached the database, which has no such profile.
     assert.equal(status, 404);
     assert.equal(body.error.code, "profile_not_found");
   },

@@ -61,7 +61,7 @@ export async function publishFullBundle(
   };
 }
 
-/** The caller's key counts as `prekey_counts()` reports them. */
+/** Reads the owner's key counts with `prekey_counts()`. */
 export async function prekeyCounts(owner: TestProfile): Promise<Record<string, unknown>> {
   const [row] = await asUser(owner.user, (sql) => sql`select public.prekey_counts() as counts`);
   return row!["counts"] as Record<string, unknown>;
