@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Sql } from 'postgres';
-import { headerValue, readBody, sendEmpty, sendJson } from '../http.ts';
+import { BodyTooLargeError, headerValue, readBody, sendEmpty, sendJson } from '../http.ts';
 import { runAsRole, type RoleContext, type Statement } from '../transaction.ts';
 import {
   aggregateSql,
@@ -108,6 +108,10 @@ export async function handleRest(
 export function sendRestError(logger: Logger, response: ServerResponse, error: unknown, caller: Caller | undefined): void {
   if (error instanceof RestError) {
     sendJson(response, error.status, error.toBody());
+    return;
+  }
+  if (error instanceof BodyTooLargeError) {
+    sendJson(response, 413, { code: 'PGRST413', details: null, hint: 'Send a smaller body', message: error.message });
     return;
   }
   if (isDatabaseError(error)) {
