@@ -1,0 +1,359 @@
+// Renders the "Database" section of the results page and writes it in place,
+// leaving the page's other sections as they are.
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import type { ClaimRun } from './claims.ts';
+import type { Plan } from './explain.ts';
+import type { GrowthStep, OperationLatencies } from './growth.ts';
+import type { BenchOptions } from './options.ts';
+import type { PurgeRun } from './purge.ts';
+import { SENDS_PER_ROUND, type SendRun } from './send.ts';
+import { type Latencies, formatCount, formatMs, formatRate, formatRatio } from './stats.ts';
+import { findings } from './findings.ts';
+
+export interface BenchResults {
+  command: string;
+  options: BenchOptions;
+  machine: string;
+  send: SendRun[];
+  claims: ClaimRun[];
+  claimPlans: Plan[];
+  purge: PurgeRun | undefined;
+  growth: GrowthStep[];
+  fullerInbox: Array<{ pending: number; latencies: Latencies }>;
+  policy: ({ topics: number } & { on: OperationLatencies; off: OperationLatencies }) | undefined;
+}
+
+export const SECTION_HEADING = '## Database';
+
+export function machineDescription(version: string, binaries: string): string {
+  const model = cpus()[0]?.model.trim() ?? 'unknown CPU';
+  const gib = Math.round(totalmem() / 2 ** 30);
+  const server = /^PostgreSQL [0-9.]+/.exec(version)?.[0] ?? version;
+  return `${cpus().length} cores (nproc), ${model}, ${gib} GiB, ${server} (${binaries} binaries), Node ${process.version}`;
+}
+
+function verdict(met: boolean): string {
+  return met ? 'met' : '**missed**';
+}
+
+function sendRun(results: BenchResults, connections: number, variant: SendRun['variant']): SendRun | undefined {
+  return results.send.find((run) => run.connections === connections && run.variant === variant);
+}
+
+function claimRun(results: BenchResults, scenario: string, variant: ClaimRun['variant']): ClaimRun | undefined {
+  return results.claims.find((run) => run.scenario === scenario && run.variant === variant);
+}
+
+/** Rows of the summary table: figure, measured, baseline, ratio, target, verdict. */
+function summaryRows(results: BenchResults): string[][] {
+  const rows: string[][] = [];
+
+  for (const connections of results.options.connectionCounts) {
+    const parley = sendRun(results, connections, 'parley');
+    const bare = sendRun(results, connections, 'bare');
+    if (parley === undefined || bare === undefined) continue;
+    const ratio = parley.topicsPerSecond / bare.topicsPerSecond;
+    const targeted = connections === 8;
+    rows.push([
+      `Send and acknowledge, ${connections} connection${connections === 1 ? '' : 's'} (topics/s)`,
+      formatRate(parley.topicsPerSecond),
+      formatRate(bare.topicsPerSecond),
+      formatRatio(ratio),
+      targeted ? '>= 0.50x' : 'none',
+      targeted ? verdict(ratio >= 0.5) : '',
+    ]);
+  }
+
+  const scenarios = [...new Set(results.claims.map((run) => run.scenario))];
+  for (const scenario of scenarios) {
+    const parley = claimRun(results, scenario, 'parley');
+    const bare = claimRun(results, scenario, 'bare');
+    if (parley === undefined || bare === undefined) continue;
+    const ratio = parley.claimsPerSecond / bare.claimsPerSecond;
+    rows.push([
+      `Prekey claims, ${parley.claimers} claimers, ${scenario} (claims/s)`,
+      formatRate(parley.claimsPerSecond),
+      formatRate(bare.claimsPerSecond),
+      formatRatio(ratio),
+      '>= 0.50x',
+      verdict(ratio >= 0.5),
+    ]);
+    rows.push([
+      `Prekey claims, ${scenario}: keys handed out twice / lost`,
+      `${parley.duplicates} / ${parley.lost}`,
+      `${bare.duplicates} / ${bare.lost}`,
+      '',
+      '0 / 0',
+      verdict(parley.duplicates === 0 && parley.lost === 0),
+    ]);
+  }
+
+  const purge = results.purge;
+  if (purge !== undefined) {
+    const ratio = purge.senderDuring.p99 / purge.senderWithout.p99;
+    rows.push([
+      `Insert p99 of a concurrent sender during the purge of ${formatCount(purge.deleted)} topics`,
+      formatMs(purge.senderDuring.p99),
+      formatMs(purge.senderWithout.p99),
+      formatRatio(ratio),
+      '<= 2.00x',
+      verdict(ratio <= 2),
+    ]);
+  }
+
+  const smallest = results.growth[0];
+  const largest = results.growth.at(-1);
+  if (smallest !== undefined && largest !== undefined && largest !== smallest) {
+    for (const operation of ['send', 'read', 'acknowledge'] as const) {
+      const ratio = largest.latencies[operation].p50 / smallest.latencies[operation].p50;
+      rows.push([
+        `${operationName(operation)} p50 at ${formatCount(largest.topics)} topics`,
+        formatMs(largest.latencies[operation].p50),
+        `${formatMs(smallest.latencies[operation].p50)} at ${formatCount(smallest.topics)}`,
+        formatRatio(ratio),
+        '<= 1.50x',
+        verdict(ratio <= 1.5),
+      ]);
+    }
+    const indexOnly = results.growth.every((step) => step.plans.every((plan) => plan.indexOnly));
+    rows.push(['Hot statements use index access only, at every size', indexOnly ? 'yes' : 'no', '', '', 'yes', verdict(indexOnly)]);
+  }
+
+  const policy = results.policy;
+  if (policy !== undefined) {
+    for (const operation of ['send', 'read', 'acknowledge'] as const) {
+      rows.push([
+        `${operationName(operation)} p50 with RLS on (policy cost)`,
+        formatMs(policy.on[operation].p50),
+        `${formatMs(policy.off[operation].p50)} with RLS off`,
+        formatRatio(policy.on[operation].p50 / policy.off[operation].p50),
+        'none',
+        '',
+      ]);
+    }
+  }
+  return rows;
+}
+
+function operationName(operation: 'send' | 'read' | 'acknowledge'): string {
+  return { send: 'Send', read: 'Inbox read (first page)', acknowledge: 'Acknowledgement' }[operation];
+}
+
+function table(header: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+function latencyCells(latencies: Latencies): string[] {
+  return [formatMs(latencies.p50), formatMs(latencies.p99), formatMs(latencies.mean)];
+}
+
+function sendDetails(results: BenchResults): string {
+  const rows = results.send.map((run) => [
+    String(run.connections),
+    run.variant === 'parley' ? 'Parley (RLS, triggers, broadcast)' : 'bare table, superuser',
+    formatRate(run.topicsPerSecond),
+    ...latencyCells(run.send).slice(0, 2),
+    ...latencyCells(run.read).slice(0, 2),
+    ...latencyCells(run.acknowledge).slice(0, 2),
+  ]);
+  return table(
+    ['connections', 'variant', 'topics/s', 'send p50', 'send p99', 'read p50', 'read p99', 'ack p50', 'ack p99'],
+    rows,
+  );
+}
+
+function claimDetails(results: BenchResults): string {
+  const rows = results.claims.map((run) => [
+    run.scenario,
+    run.variant === 'parley' ? 'claim_prekey_bundle' : 'bare pick, superuser',
+    formatCount(run.claims),
+    formatRate(run.claimsPerSecond),
+    formatMs(run.latency.p50),
+    formatMs(run.latency.p99),
+    String(run.duplicates),
+    String(run.lost),
+    String(run.withoutEcKey),
+    `${run.remainingEc} / ${run.remainingKem}`,
+  ]);
+  return table(
+    ['scenario', 'variant', 'claims', 'claims/s', 'p50', 'p99', 'handed out twice', 'lost', 'claims without an EC key', 'keys left (EC / KEM)'],
+    rows,
+  );
+}
+
+function purgeDetails(purge: PurgeRun): string {
+  return table(
+    ['figure', 'value'],
+    [
+      ['topics deleted', formatCount(purge.deleted)],
+      ['purge duration', formatMs(purge.seconds * 1000)],
+      ['purge rate', formatRate(purge.deleted / purge.seconds)],
+      ['batches (purge_stale_topics calls)', `${formatCount(purge.batches)} of up to ${formatCount(purge.batchSize)}`],
+      ['batch duration p50 / p99 / max (the longest any row lock is held)', `${formatMs(purge.batch.p50)} / ${formatMs(purge.batch.p99)} / ${formatMs(purge.batch.max)}`],
+      ['sender alone: inserts, p50 / p99 / max', `${formatCount(purge.senderWithout.count)}, ${formatMs(purge.senderWithout.p50)} / ${formatMs(purge.senderWithout.p99)} / ${formatMs(purge.senderWithout.max)}`],
+      ['sender during the purge: inserts, p50 / p99 / max', `${formatCount(purge.senderDuring.count)}, ${formatMs(purge.senderDuring.p50)} / ${formatMs(purge.senderDuring.p99)} / ${formatMs(purge.senderDuring.max)}`],
+      ['stale topics left / fresh topics left', `${formatCount(purge.staleLeft)} / ${formatCount(purge.freshLeft)}`],
+    ],
+  );
+}
+
+function growthDetails(results: BenchResults): string {
+  const rows = results.growth.map((step) => [
+    formatCount(step.topics),
+    ...latencyCells(step.latencies.send),
+    ...latencyCells(step.latencies.read),
+    ...latencyCells(step.latencies.acknowledge),
+  ]);
+  return table(
+    ['stored topics', 'send p50', 'send p99', 'send mean', 'read p50', 'read p99', 'read mean', 'ack p50', 'ack p99', 'ack mean'],
+    rows,
+  );
+}
+
+function scanSummary(results: BenchResults): string {
+  const rows: string[][] = [];
+  for (const step of results.growth) {
+    for (const plan of step.plans) {
+      rows.push([formatCount(step.topics), plan.title, plan.scans.length === 0 ? 'no scan' : plan.scans.join('; '), plan.indexOnly ? 'yes' : '**no**']);
+    }
+  }
+  return table(['stored topics', 'statement', 'scans', 'index access only'], rows);
+}
+
+function planBlocks(plans: Plan[]): string {
+  return plans
+    .map((plan) => [`#### ${plan.title}`, '', '```sql', plan.statement, '```', '', '```', plan.text, '```'].join('\n'))
+    .join('\n\n');
+}
+
+function policyDetails(policy: NonNullable<BenchResults['policy']>): string {
+  const rows = (['send', 'read', 'acknowledge'] as const).map((operation) => [
+    operationName(operation),
+    ...latencyCells(policy.on[operation]),
+    ...latencyCells(policy.off[operation]),
+    `${((policy.on[operation].p50 - policy.off[operation].p50) * 1000).toFixed(0)} µs`,
+  ]);
+  return table(['operation', 'RLS on p50', 'p99', 'mean', 'RLS off p50', 'p99', 'mean', 'policy cost (p50 difference)'], rows);
+}
+
+export function renderSection(results: BenchResults): string {
+  const { options } = results;
+  const parts: string[] = [
+    SECTION_HEADING,
+    '',
+    `Command: \`${results.command}\`, finished ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.`,
+    '',
+    `Machine: ${results.machine}. The cores were shared with other work during the run, so single figures vary by about 20% between runs; each baseline ran in the same run, right next to its figure.`,
+    '',
+    'Setup: a throwaway cluster with default server settings, prepared with the bootstrap and every migration in `supabase/migrations`. ' +
+      'Users are rows of `auth.users`; each request runs in its own transaction that sets the role `authenticated` and `request.jwt.claims` first, as PostgREST does. ' +
+      'Baselines run as the superuser on tables in `bench_bare` with the same columns, defaults and indexes but no constraints, policies or triggers. ' +
+      `The per-pair rate limits were raised for every run through their documented settings (\`topic_rate_limit_max\` and \`claim_rate_limit_max\` set to ${formatCount(1_000_000_000)} in \`private.settings\`): with the defaults (60 topics per second per sender and recipient, 6 claims per 10 minutes per caller and target) a benchmark pair would be stopped by design within a second.`,
+    '',
+    '### Summary',
+    '',
+    table(['figure', 'Parley', 'baseline', 'ratio', 'target', 'verdict'], summaryRows(results)),
+  ];
+
+  const notes = findings(results);
+  if (notes.length > 0) parts.push('', '### Findings', '', ...notes.map((note) => `- ${note}`));
+
+  if (results.send.length > 0) {
+    parts.push(
+      '',
+      '### Send and acknowledge',
+      '',
+      `Each connection is its own sender and recipient pair. A round is ${SENDS_PER_ROUND} sends, one read of the recipient's first inbox page (up to 100 topics) and one acknowledgement of everything read; topics/s counts topics sent and acknowledged over ${options.sendSeconds} s per run. ` +
+        'Parley sends are inserts into `chat_topics` as the sender (policy, limits trigger, broadcast trigger into `realtime.messages` with a NOTIFY) and acknowledgements are `acknowledge_topics` calls as the recipient; the baseline runs bare statements in autocommit.',
+      '',
+      sendDetails(results),
+    );
+  }
+
+  if (results.claims.length > 0) {
+    parts.push(
+      '',
+      '### Prekey claims under contention',
+      '',
+      `${options.claimers} connections claim concurrently, each as its own user, until every one-time key is handed out. A claim takes one one-time EC key and one one-time KEM key. ` +
+        'The keys were stored by the superuser, because `publish_prekeys` caps stored keys at 1,000 per kind. ' +
+        'Handed out twice counts key ids returned by more than one claim; lost counts keys neither returned nor left in the table.',
+      '',
+      claimDetails(results),
+      '',
+      planBlocks(results.claimPlans),
+    );
+  }
+
+  if (results.purge !== undefined) {
+    parts.push(
+      '',
+      '### Purge at scale',
+      '',
+      `${formatCount(options.purgeStale)} topics past retention among ${formatCount(options.purgeFresh)} fresh ones across ${formatCount(options.profiles)} profiles. ` +
+        `\`purge_stale_topics()\` is called back to back until a call deletes less than a batch, while one sender inserts at ${options.senderRate}/s to random recipients; its baseline is the same sender for ${options.senderSeconds} s just before the purge.`,
+      '',
+      purgeDetails(results.purge),
+    );
+  }
+
+  if (results.growth.length > 0) {
+    const largest = results.growth.at(-1) as GrowthStep;
+    parts.push(
+      '',
+      '### Growth',
+      '',
+      `Topics spread at random over ${formatCount(options.profiles)} profiles. ${options.growthRounds} rounds per size on one connection, each a send, a read of the recipient's first page and the acknowledgement of the topic just sent, so the table keeps its size. ` +
+        'The measured inboxes hold 20 topics at every size, so the first page returns the same rows; the rest of the topics sit in the other inboxes. Every size was vacuumed and analyzed after loading.',
+      '',
+      growthDetails(results),
+      '',
+      'Send latency by the recipient\'s pending topics, at the largest size: the limits trigger counts them, up to `inbox_max_pending_topics`.',
+      '',
+      table(
+        ['pending topics', 'send p50', 'send p99', 'send mean'],
+        results.fullerInbox.map((row) => [formatCount(row.pending), ...latencyCells(row.latencies)]),
+      ),
+      '',
+      'Scans of the hot statements at each size:',
+      '',
+      scanSummary(results),
+      '',
+      `Plans at ${formatCount(largest.topics)} topics (\`explain (analyze, buffers)\`, rolled back):`,
+      '',
+      planBlocks(largest.plans),
+    );
+  }
+
+  if (results.policy !== undefined) {
+    parts.push(
+      '',
+      '### Policy cost',
+      '',
+      `The growth rounds at ${formatCount(results.policy.topics)} topics as the role \`authenticated\`, with row level security on \`chat_topics\` on and then off (\`alter table ... disable row level security\`), alternating in 4 blocks per state. Triggers and grants stay the same.`,
+      '',
+      policyDetails(results.policy),
+    );
+  }
+
+  return parts.join('\n');
+}
+
+/** Replaces the Database section of the page, or appends it; creates the page when it is missing. */
+export async function writeSection(path: string, section: string): Promise<void> {
+  const page = existsSync(path) ? await readFile(path, 'utf8') : '# Benchmark results\n';
+  const lines = page.split('\n');
+  const start = lines.findIndex((line) => line.trim() === SECTION_HEADING);
+  if (start === -1) {
+    await writeFile(path, `${page.trimEnd()}\n\n${section}\n`);
+    return;
+  }
+  let end = lines.findIndex((line, index) => index > start && /^## /.test(line));
+  if (end === -1) end = lines.length;
+  const before = lines.slice(0, start).join('\n').trimEnd();
+  const after = lines.slice(end).join('\n').trim();
+  await writeFile(path, `${before}\n\n${section}\n${after === '' ? '' : `\n${after}\n`}`);
+}
