@@ -1,0 +1,137 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { stack, uniqueProfile, waitFor } from './helpers.ts';
+
+const CLI = join(process.cwd(), 'packages', 'client', 'src', 'cli', 'parley.mjs');
+
+/** A CLI process in a pseudo-terminal made by util-linux `script`, so it runs as in a real terminal. */
+interface Terminal {
+  child: ChildProcessWithoutNullStreams;
+  output: () => string;
+  type: (line: string) => void;
+  exited: Promise<number | null>;
+}
+
+function quote(argument: string): string {
+  return `'${argument.replaceAll("'", "'\\''")}'`;
+}
+
+function openTerminal(args: string[], env: Record<string, string>): Terminal {
+  const command = ['node', CLI, ...args].map(quote).join(' ');
+  const child = spawn('script', ['-qfec', command, '/dev/null'], {
+    env: { ...process.env, ...env, TERM: 'dumb', COLUMNS: '200' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let text = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    text += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    text += chunk.toString();
+  });
+  return {
+    child,
+    output: () => text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, ''),
+    type: (line) => child.stdin.write(`${line}\r`),
+    exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
+  };
+}
+
+/** Runs the CLI without a terminal and returns its exit code and output. */
+async function runOnce(args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const child = spawn('node', [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  return { code, output };
+}
+
+describe('command-line chat', () => {
+  let home: string;
+  let env: Record<string, string>;
+  const terminals: Terminal[] = [];
+
+  beforeAll(async () => {
+    home = await mkdtemp(join(tmpdir(), 'parley-cli-'));
+    env = { SUPABASE_URL: stack().apiUrl, SUPABASE_ANON_KEY: stack().anonKey, PARLEY_HOME: home };
+  });
+
+  afterAll(async () => {
+    for (const terminal of terminals) {
+      terminal.child.kill('SIGTERM');
+    }
+    await rm(home, { recursive: true, force: true });
+  });
+
+  it('delivers a message each way between two terminals', async () => {
+    const alice = uniqueProfile('alice');
+    const bob = uniqueProfile('bob');
+
+    const aliceTerminal = openTerminal(['chat', alice, bob], env);
+    terminals.push(aliceTerminal);
+    await waitFor(() => aliceTerminal.output().includes(`Chatting as ${alice}`), `alice's prompt\n${aliceTerminal.output()}`, 60_000);
+
+    const bobTerminal = openTerminal(['chat', bob, alice], env);
+    terminals.push(bobTerminal);
+    await waitFor(() => bobTerminal.output().includes(`Chatting as ${bob}`), `bob's prompt\n${bobTerminal.output()}`, 60_000);
+
+    aliceTerminal.type('hello from alice');
+    await waitFor(() => bobTerminal.output().includes(`${alice}: hello from alice`), `bob to print alice's line\n${bobTerminal.output()}`);
+
+    bobTerminal.type('hi alice, bob here');
+    await waitFor(() => aliceTerminal.output().includes(`${bob}: hi alice, bob here`), `alice to print bob's line\n${aliceTerminal.output()}`);
+
+    aliceTerminal.type(`/safety ${bob}`);
+    bobTerminal.type(`/safety ${alice}`);
+    const numberPattern = /Safety number with \S+: ((?:\d{5} ){11}\d{5})/;
+    await waitFor(() => numberPattern.test(aliceTerminal.output()) && numberPattern.test(bobTerminal.output()), 'both safety numbers');
+    expect(numberPattern.exec(aliceTerminal.output())![1]).toBe(numberPattern.exec(bobTerminal.output())![1]);
+
+    aliceTerminal.type('/quit');
+    bobTerminal.type('/quit');
+    expect(await aliceTerminal.exited).toBe(0);
+    expect(await bobTerminal.exited).toBe(0);
+  });
+
+  it('reports an unknown profile', async () => {
+    const carol = uniqueProfile('carol');
+    const terminal = openTerminal(['chat', carol, 'nobody-has-this-name'], env);
+    terminals.push(terminal);
+    await waitFor(() => terminal.output().includes(`Chatting as ${carol}`), 'carol prompt', 60_000);
+    terminal.type('anyone there?');
+    await waitFor(() => terminal.output().includes('unknown profile:'), `the unknown profile message\n${terminal.output()}`);
+    terminal.type('/quit');
+    expect(await terminal.exited).toBe(0);
+  });
+
+  it('reports a backend that is not running', async () => {
+    const result = await runOnce(['chat', uniqueProfile('dave')], {
+      ...env,
+      SUPABASE_URL: 'http://127.0.0.1:9',
+    });
+    expect(result.code).toBe(1);
+    expect(result.output).toMatch(/cannot reach http:\/\/127\.0\.0\.1:9/);
+  });
+
+  it('reports a missing local stack', async () => {
+    const result = await runOnce(['chat', uniqueProfile('erin')], {
+      PARLEY_HOME: home,
+      SUPABASE_URL: '',
+      PARLEY_STACK_DIR: join(home, 'no-stack-here'),
+    });
+    expect(result.code).toBe(1);
+    expect(result.output).toMatch(/local stack is not set up.*npm start/);
+  });
+
+  it('rejects an invalid profile name', async () => {
+    const result = await runOnce(['chat', 'No Such Name'], env);
+    expect(result.code).toBe(1);
+    expect(result.output).toMatch(/invalid profile name "No Such Name"/);
+  });
+});
