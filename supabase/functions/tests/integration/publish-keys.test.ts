@@ -307,3 +307,52 @@ Deno.test({
     assert.deepEqual(await prekeyCounts(owner), before);
   },
 });
+
+Deno.test({
+  name: "identity reset during publish is 409",
+  ...testOptions,
+  async fn() {
+    const owner = await createProfile("race");
+    const replacement = createIdentity(`${owner.profile}-new`);
+    let publishing: Promise<{ status: number; body: ErrorBody }> | undefined;
+
+    // Holds the profile row locked by reset_identity until the upload, which
+    // verified its keys against the old identity, waits for that lock.
+    await admin.begin(async (sql) => {
+      await sql`
+        select
+          set_config('role', 'authenticated', true),
+          set_config('request.jwt.claims', ${JSON.stringify({ sub: owner.user.id, role: "authenticated" })}, true)
+      `;
+      await sql`select public.reset_identity(${sql.json(replacement.payload)})`;
+
+      publishing = post<ErrorBody>(publishKeys, "publish-keys", owner.user.token, {
+        action: "publish",
+        signedPrekey: createSignedPrekey(owner.identity, 1, "race"),
+        oneTimePrekeys: createOneTimePrekeys(1, 3, "race"),
+      });
+
+      for (let attempt = 0; attempt < 200; attempt += 1) {
+        const [waiting] = await admin`
+          select count(*)::integer as count from pg_stat_activity
+          where application_name = 'parley-edge-functions' and wait_event_type = 'Lock'
+        `;
+        if (waiting!["count"] > 0) {
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      throw new Error("the upload never waited for the profile lock");
+    });
+
+    const { status, body } = await publishing!;
+    assert.equal(status, 409, JSON.stringify(body));
+    assert.equal(body.error.code, "identity_changed");
+    assert.deepEqual(await prekeyCounts(owner), {
+      oneTimePrekeys: 0,
+      kemPrekeys: 0,
+      signedPrekeyId: null,
+      lastResortKemPrekeyId: null,
+    });
+  },
+});
