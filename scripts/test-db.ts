@@ -211,7 +211,9 @@ async function main(): Promise<number> {
       const outcome = await runPgTapFile(cluster.superuserUrl, path);
       outcomes.push(outcome);
       console.log(`${outcome.ok ? 'ok    ' : 'FAILED'} ${outcome.file} (${outcome.assertions} assertions${outcome.skipped.length > 0 ? `, ${outcome.skipped.length} skipped` : ''})`);
-      for (const skip of outcome.skipped) console.log(`         skipped: ${skip.name || skip.reason} (${skip.reason})`);
+      const skipReasons = new Map<string, number>();
+      for (const skip of outcome.skipped) skipReasons.set(skip.reason, (skipReasons.get(skip.reason) ?? 0) + 1);
+      for (const [reason, count] of skipReasons) console.log(`         skipped ${count}: ${reason}`);
       for (const problem of outcome.problems) console.log(`         ${problem}`);
     }
 
