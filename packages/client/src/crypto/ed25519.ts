@@ -16,6 +16,11 @@ import { exportOkpKeyPair, importRawPrivateKey, source, subtle } from './webcryp
 export const ED25519_KEY_LENGTH = 32;
 export const ED25519_SIGNATURE_LENGTH = 64;
 
+/** Converted public keys kept, oldest dropped first: public data, one entry per recent contact. */
+const MAX_CONVERTED_PUBLIC_KEYS = 256;
+
+const convertedPublicKeys = new Map<string, Uint8Array>();
+
 export const ed25519 = {
   /** Generates a key pair from the platform CSPRNG. The private key is the seed. */
   async generateKeyPair(): Promise<KeyPair> {
@@ -90,11 +95,26 @@ export const ed25519 = {
   publicKeyToX25519(publicKey: Uint8Array): Uint8Array {
     assertBytes(publicKey, ED25519_KEY_LENGTH, 'ed25519.publicKeyToX25519', 'publicKey');
 
+    // The map costs a point decoding and a field inversion (about 130 µs), and
+    // a contact's identity key is converted for every session with them.
+    const id = toHex(publicKey);
+    const cached = convertedPublicKeys.get(id);
+    if (cached !== undefined) {
+      return cached.slice();
+    }
+
+    let converted: Uint8Array;
     try {
-      return nobleEd25519.utils.toMontgomery(publicKey);
+      converted = nobleEd25519.utils.toMontgomery(publicKey);
     } catch {
       throw new CryptoError('ed25519.publicKeyToX25519: publicKey is not a valid Ed25519 point encoding');
     }
+
+    convertedPublicKeys.set(id, converted.slice());
+    if (convertedPublicKeys.size > MAX_CONVERTED_PUBLIC_KEYS) {
+      convertedPublicKeys.delete(convertedPublicKeys.keys().next().value as string);
+    }
+    return converted;
   },
 
   /**
@@ -123,4 +143,12 @@ async function webCryptoVerify(publicKey: Uint8Array, message: Uint8Array, signa
   } catch {
     return false;
   }
+}
+
+function toHex(bytes: Uint8Array): string {
+  let hex = '';
+  for (let i = 0; i < bytes.length; i++) {
+    hex += (bytes[i]! < 16 ? '0' : '') + bytes[i]!.toString(16);
+  }
+  return hex;
 }
