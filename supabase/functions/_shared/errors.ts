@@ -26,6 +26,7 @@ export type ErrorCode =
   | "prekey_limit_reached"
   | "identity_changed"
   | "identity_missing"
+  | "identity_invalid"
   | "rate_limited"
   | "auth_unavailable"
   | "internal_error";

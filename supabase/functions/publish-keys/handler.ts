@@ -17,7 +17,12 @@ import { decodeBase64Url } from "../_shared/keys.ts";
 import { identitySchema, publishKeysRequestSchema, type PublishKeysRequest } from "../_shared/schemas.ts";
 import { assertSignaturesValid } from "../_shared/signatures.ts";
 
-/** Reads the identity key of the caller's profile; 404 when the caller has not claimed a profile. */
+/**
+ * Reads the identity key of the caller's profile. Throws 404 when the caller
+ * has no profile, and 409 when the profile has no usable identity key (the
+ * database checks only the payload's format, not that the key is a valid
+ * Ed25519 point).
+ */
 async function loadIdentityKey(sql: Transaction): Promise<string> {
   const rows = await sql`
     select payload
@@ -44,7 +49,11 @@ async function loadIdentityKey(sql: Transaction): Promise<string> {
 
   const identity = identitySchema.safeParse(payload);
   if (!identity.success) {
-    throw new Error("stored identity payload does not match the identity format");
+    throw new ApiError(
+      409,
+      "identity_invalid",
+      "the caller's identity key is not a valid Ed25519 public key: replace it with action \"resetIdentity\"",
+    );
   }
 
   return identity.data.identityKey;
@@ -97,9 +106,10 @@ export default createHandler({
       assertSignaturesValid(decodeBase64Url(identityKey)!, request);
       const stored = await storePrekeys(sql, request);
 
-      // A concurrent resetIdentity may have committed since the first read.
-      // Each statement reads the latest committed row, so this catches it
-      // before keys signed by the old identity are committed.
+      // publish_prekeys holds the profile row lock until this transaction
+      // ends, so a concurrent reset_identity either committed before that
+      // lock and shows up in this second read, or runs afterwards and
+      // deletes these keys itself.
       if (await loadIdentityKey(sql) !== identityKey) {
         throw new ApiError(
           409,

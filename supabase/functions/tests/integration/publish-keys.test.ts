@@ -13,7 +13,7 @@ import {
   flipFirstBit,
 } from "../support/keys.ts";
 import { createProfile, prekeyCounts, publishFullBundle } from "../support/profiles.ts";
-import { admin, createUser } from "../support/stack.ts";
+import { admin, asUser, createUser } from "../support/stack.ts";
 
 const testOptions = { sanitizeOps: false, sanitizeResources: false };
 
@@ -354,5 +354,30 @@ Deno.test({
       signedPrekeyId: null,
       lastResortKemPrekeyId: null,
     });
+  },
+});
+
+Deno.test({
+  name: "invalid stored identity is 409",
+  ...testOptions,
+  async fn() {
+    const user = await createUser();
+    // The database accepts any 32 bytes in canonical base64url; this one is the
+    // Ed25519 neutral point, which no signature may verify against.
+    const smallOrderKey = `AQ${"A".repeat(41)}`;
+    const profile = `small-order-${user.id.slice(0, 8)}`;
+    await asUser(user, (sql) => sql`
+      insert into public.chat_participants (profile, payload)
+      values (${profile}, ${sql.json({ v: 1, identityKey: smallOrderKey })})
+    `);
+
+    const { status, body } = await post<ErrorBody>(publishKeys, "publish-keys", user.token, {
+      action: "publish",
+      oneTimePrekeys: createOneTimePrekeys(1, 1, "small-order"),
+    });
+
+    assert.equal(status, 409);
+    assert.equal(body.error.code, "identity_invalid");
+    assert.match(body.error.message, /resetIdentity/);
   },
 });
