@@ -18,7 +18,7 @@ export type FunctionName = keyof typeof MAX_BODY_BYTES;
 export const CORS_HEADERS: Record<string, string> = {
   "Access-Control-Allow-Origin": "*",
   "Access-Control-Allow-Methods": "POST, OPTIONS",
-  "Access-Control-Allow-Headers": "authorization, x-client-info, apikey, content-type, x-request-id",
+  "Access-Control-Allow-Headers": "authorization, x-client-info, apikey, content-type, x-region, x-request-id",
   "Access-Control-Expose-Headers": "retry-after, x-request-id",
   "Access-Control-Max-Age": "86400",
 };

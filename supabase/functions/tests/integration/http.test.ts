@@ -55,7 +55,7 @@ Deno.test({
       assert.match(response.headers.get("access-control-allow-methods") ?? "", /POST/, name);
 
       const allowedHeaders = response.headers.get("access-control-allow-headers") ?? "";
-      for (const header of ["authorization", "content-type", "x-client-info", "apikey"]) {
+      for (const header of ["authorization", "content-type", "x-client-info", "apikey", "x-region"]) {
         assert.ok(allowedHeaders.includes(header), `${name}: allows ${header}`);
       }
     }
