@@ -1,6 +1,6 @@
 // Runs the database test suite on a throwaway PostgreSQL cluster:
 //
-//   npm run test:db [-- [--concurrency-runs N] [FILE_FILTER...]]
+//   npm run test:db [-- [--concurrency-runs N] [--tests-dir DIR] [FILE_FILTER...]]
 //
 // It starts a cluster on a free port (embedded PostgreSQL 17 by default,
 // PARLEY_PG_BINARIES=system for the system's PostgreSQL 15), applies the
@@ -29,6 +29,7 @@ const FILE_STATEMENT_TIMEOUT_MS = 300_000;
 
 interface Options {
   concurrencyRuns: number;
+  testsDir: string;
   fileFilters: string[];
 }
 
@@ -42,6 +43,7 @@ interface FileOutcome {
 
 function parseArguments(argv: string[]): Options {
   let concurrencyRuns = Number.parseInt(process.env.PARLEY_CLAIM_RUNS ?? '1', 10);
+  let testsDir = PGTAP_DIR;
   const fileFilters: string[] = [];
 
   for (let index = 0; index < argv.length; index += 1) {
@@ -49,8 +51,11 @@ function parseArguments(argv: string[]): Options {
     if (argument === '--concurrency-runs') {
       concurrencyRuns = Number.parseInt(argv[index + 1] ?? '', 10);
       index += 1;
+    } else if (argument === '--tests-dir') {
+      testsDir = resolve(argv[index + 1] ?? '');
+      index += 1;
     } else if (argument.startsWith('--')) {
-      throw new Error(`Unknown option ${argument}: use --concurrency-runs N and optional file name filters.`);
+      throw new Error(`Unknown option ${argument}: use --concurrency-runs N, --tests-dir DIR and optional file name filters.`);
     } else {
       fileFilters.push(argument);
     }
@@ -59,7 +64,7 @@ function parseArguments(argv: string[]): Options {
   if (!Number.isInteger(concurrencyRuns) || concurrencyRuns < 0) {
     throw new Error(`Invalid concurrency run count ${String(concurrencyRuns)}: use an integer of 0 or more.`);
   }
-  return { concurrencyRuns, fileFilters };
+  return { concurrencyRuns, testsDir, fileFilters };
 }
 
 /** Inlines `\ir FILE` lines (psql's include relative to the current file), as pg_prove would run them. */
@@ -154,10 +159,10 @@ async function runPgTapFile(databaseUrl: string, path: string): Promise<FileOutc
   };
 }
 
-async function listPgTapFiles(filters: string[]): Promise<string[]> {
-  const names = (await readdir(PGTAP_DIR)).filter((name) => name.endsWith('.sql')).sort();
+async function listPgTapFiles(testsDir: string, filters: string[]): Promise<string[]> {
+  const names = (await readdir(testsDir)).filter((name) => name.endsWith('.sql')).sort();
   const selected = filters.length === 0 ? names : names.filter((name) => filters.some((filter) => name.includes(filter)));
-  return selected.map((name) => join(PGTAP_DIR, name));
+  return selected.map((name) => join(testsDir, name));
 }
 
 async function installPgTap(cluster: Cluster): Promise<void> {
@@ -207,7 +212,7 @@ async function main(): Promise<number> {
     await installPgTap(cluster);
 
     const outcomes: FileOutcome[] = [];
-    for (const path of await listPgTapFiles(options.fileFilters)) {
+    for (const path of await listPgTapFiles(options.testsDir, options.fileFilters)) {
       const outcome = await runPgTapFile(cluster.superuserUrl, path);
       outcomes.push(outcome);
       console.log(`${outcome.ok ? 'ok    ' : 'FAILED'} ${outcome.file} (${outcome.assertions} assertions${outcome.skipped.length > 0 ? `, ${outcome.skipped.length} skipped` : ''})`);
