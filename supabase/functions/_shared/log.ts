@@ -4,6 +4,9 @@
  * records as the function's logs. Entries carry request ids, user ids,
  * statuses and error codes, and never a token, key or request body.
  */
+// NOTE: pino calls os.hostname() when it loads, so plain Deno needs
+// --allow-sys=hostname. These functions have not run on Supabase's hosted
+// Edge Runtime here; a failure there would show at the first import.
 import pino from "npm:pino@10.4.0";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
