@@ -194,8 +194,8 @@ export async function generateKemPrekeys(
 /**
  * Replaces the signed EC prekey and the last-resort KEM prekey when they are
  * older than `rotationMs` (default 7 days), and deletes replaced ones whose
- * grace period (default 30 days) has passed. `rotated` tells the caller to
- * publish the new keys.
+ * grace period (default 30 days) has passed. When `rotated` is true, the
+ * caller must publish the new keys.
  */
 export async function rotatePrekeys(
   account: AccountState,

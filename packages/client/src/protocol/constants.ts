@@ -68,7 +68,7 @@ export const ML_KEM_1024_PUBLIC_KEY_BYTES = 1568;
 export const ML_KEM_1024_CIPHERTEXT_BYTES = 1568;
 export const ML_KEM_SEED_BYTES = 64;
 
-/** PQXDH info string: application name, curve, hash and KEM, as the PQXDH specification asks. */
+/** PQXDH info string: application name, curve, hash and KEM, as the PQXDH specification requires. */
 export const PQXDH_INFO = 'Parley_CURVE25519_SHA-256_ML-KEM-1024';
 
 /** HKDF info of the root-key KDF (`KDF_RK`). */

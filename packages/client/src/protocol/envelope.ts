@@ -59,9 +59,9 @@ function fixedBytes(byteLength: number, what: string) {
 }
 
 /**
- * An X25519 public key with bit 255 clear. RFC 7748 ignores that bit, so a
- * set bit would be a second encoding of the same key; rejecting it makes
- * every bit of the envelope matter.
+ * Builds the schema of an X25519 public key with bit 255 clear. RFC 7748
+ * ignores that bit, so a set bit would be a second encoding of the same key.
+ * Rejecting it makes every bit of the envelope matter.
  */
 export function x25519PublicKey() {
   const length = base64UrlLength(X25519_KEY_BYTES);

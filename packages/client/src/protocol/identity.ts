@@ -2,10 +2,10 @@
  * Contact identity checks and safety numbers.
  *
  * The safety number follows Signal's numeric fingerprint (libsignal
- * `NumericFingerprintGenerator`): per side, SHA-512
- * iterated 5200 times over the identity key and a stable identifier, the
- * first 30 bytes read as six 5-byte big-endian numbers mod 100000, giving 30
- * digits; the two halves are sorted so both sides show the same 60 digits.
+ * `NumericFingerprintGenerator`). Per side, SHA-512 is
+ * iterated 5200 times over the identity key and a stable identifier. The
+ * first 30 bytes, read as six 5-byte big-endian numbers mod 100000, give 30
+ * digits. The two halves are sorted, so both sides show the same 60 digits.
  * Unlike Signal, the key hashed is the raw 32-byte Ed25519 identity key and
  * the identifier is the profile name, so our numbers differ from Signal's.
  */
@@ -15,9 +15,9 @@ import { base64UrlLength, concatBytes, fromBase64UrlOrNull, utf8 } from './encod
 import { ProtocolError } from './errors.ts';
 
 /**
- * What to do when a known contact presents a different identity key:
- * `reject` stops with `untrusted_identity`; `accept-and-warn` continues and
- * reports `identityChanged: true` so the app can warn the user.
+ * Policy for a known contact that presents a different identity key.
+ * `reject` stops with `untrusted_identity`. `accept-and-warn` continues and
+ * reports `identityChanged: true`, so the app can warn the user.
  */
 export type IdentityPolicy = 'reject' | 'accept-and-warn';
 

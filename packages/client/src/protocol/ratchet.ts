@@ -199,7 +199,7 @@ function checkNotConsumed(state: RatchetState, header: MessageHeader): void {
   } else {
     chainLength = state.previousReceivingChains.find((chain) => chain.ratchetKey === header.ratchetKey)?.counter;
     if (chainLength !== undefined && header.counter >= chainLength) {
-      // An old chain cannot grow: the sender already moved on and said how long it was.
+      // An old chain cannot grow, because the sender moved on and sent its final length as PN.
       throw new ProtocolError('decryption_failed', 'Decryption failed: the message does not belong to this session', {
         counter: header.counter,
       });

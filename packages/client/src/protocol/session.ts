@@ -28,7 +28,7 @@ export interface SessionState {
   /**
    * The PQXDH data of the first message. The initiator repeats it in every
    * message until the first reply arrives, so a lost first message does not
-   * break the session; the responder keeps it to recognize those repeats.
+   * break the session. The responder keeps it to recognize those repeats.
    */
   initiation: Initiation | null;
   /** True on the initiator's side until a message from the contact decrypted. */
@@ -56,7 +56,7 @@ export interface IdentityOptions {
    * session in `record`.
    */
   knownIdentityKey?: string | null;
-  /** What to do when the contact's identity key changed; defaults to `reject`. */
+  /** Policy for a changed identity key of the contact, `reject` by default. */
   identityPolicy?: IdentityPolicy;
 }
 

@@ -1,7 +1,7 @@
 /**
  * Versioned serialization of account and session states. Both are JSON-safe
- * already; these functions check a stored value strictly on the way back in,
- * so a damaged or foreign value is reported instead of being used.
+ * already. The readers check a stored value strictly, so a damaged or
+ * foreign value is reported instead of being used.
  */
 import { z } from 'zod';
 

@@ -99,7 +99,8 @@ describe('session setup', () => {
     const lastResort = bundleOf(bob, 'bob', { oneTimeIndex: null, kemIndex: null });
     const viaLastResort = await initiateSession(alice, lastResort);
     const message = await encryptMessage(viaLastResort.record, 'no one-time keys left');
-    expect(message.envelope.type === 'prekey' && message.envelope.oneTimePrekeyId).toBeNull();
+    expect(message.envelope.type).toBe('prekey');
+    expect((message.envelope as Extract<Envelope, { type: 'prekey' }>).oneTimePrekeyId).toBeNull();
     const acceptedLastResort = await decryptEnvelope(accepted.account, null, message.envelope);
     expect(decoder.decode(acceptedLastResort.plaintext)).toBe('no one-time keys left');
     expect(acceptedLastResort.accountChanged).toBe(false);

@@ -40,7 +40,7 @@ const kdf = load<KdfVectors>('kdf.json');
 const session = load<SessionVectors>('session.json');
 const envelopes = load<{ valid: string[]; invalid: Array<{ name: string; input: string; code: string }> }>('envelope.json');
 
-/** The parts of a record that a decryption derives without fresh randomness. */
+/** Returns the parts of a record that a decryption derives without fresh randomness. */
 function deterministicPart(record: SessionRecord): unknown {
   return record.sessions.map((state) => ({
     ...state,
