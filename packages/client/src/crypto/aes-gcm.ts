@@ -1,10 +1,15 @@
 /**
  * AES-256-GCM (NIST SP 800-38D) with a 96-bit nonce and a 128-bit tag. The
  * output of `encrypt` is ciphertext || tag, as WebCrypto returns it.
+ *
+ * Backends: 'webcrypto' and 'noble' use WebCrypto and @noble/ciphers. 'auto'
+ * uses WebCrypto from 4 KiB of input and below that aes-gcm-js.ts, which is
+ * about twice as fast as @noble/ciphers for a message under a fresh key.
  */
 import { gcm } from '@noble/ciphers/aes.js';
 
-import { useWebCrypto } from './backend.ts';
+import { gcmDecrypt, gcmEncrypt } from './aes-gcm-js.ts';
+import { getCryptoBackend, useWebCrypto } from './backend.ts';
 import { assertBytes } from './bytes.ts';
 import { CryptoError } from './errors.ts';
 import { source, subtle } from './webcrypto-util.ts';
@@ -12,6 +17,8 @@ import { source, subtle } from './webcrypto-util.ts';
 export const AES_GCM_KEY_LENGTH = 32;
 export const AES_GCM_NONCE_LENGTH = 12;
 export const AES_GCM_TAG_LENGTH = 16;
+
+const AUTHENTICATION_FAILED = 'aesGcm.decrypt: authentication failed because the ciphertext, nonce, associated data or key is wrong';
 
 export const aesGcm = {
   /** Encrypts and authenticates `plaintext` and authenticates `associatedData`. A nonce must never repeat under one key. */
@@ -27,6 +34,9 @@ export const aesGcm = {
         source(plaintext),
       );
       return new Uint8Array(sealed);
+    }
+    if (getCryptoBackend() === 'auto') {
+      return gcmEncrypt(key, nonce, plaintext, associatedData);
     }
     return gcm(key, nonce, associatedData).encrypt(plaintext);
   },
@@ -49,12 +59,19 @@ export const aesGcm = {
         );
         return new Uint8Array(opened);
       }
+      if (getCryptoBackend() === 'auto') {
+        const opened = gcmDecrypt(key, nonce, ciphertext, associatedData);
+        if (opened === null) {
+          throw new CryptoError(AUTHENTICATION_FAILED);
+        }
+        return opened;
+      }
       return gcm(key, nonce, associatedData).decrypt(ciphertext);
     } catch (error) {
       if (error instanceof CryptoError) {
         throw error;
       }
-      throw new CryptoError('aesGcm.decrypt: authentication failed because the ciphertext, nonce, associated data or key is wrong');
+      throw new CryptoError(AUTHENTICATION_FAILED);
     }
   },
 };

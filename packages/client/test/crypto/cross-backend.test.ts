@@ -71,6 +71,20 @@ describe('backends agree', () => {
     );
   });
 
+  it('aes-gcm on auto matches noble', async () => {
+    await fc.assert(
+      fc.asyncProperty(bytes32, fc.uint8Array({ minLength: 12, maxLength: 12 }), fc.uint8Array({ maxLength: 4000 }), shortBytes, async (key, nonce, plaintext, associatedData) => {
+        const auto = await withBackend('auto', () => aesGcm.encrypt(key, nonce, plaintext, associatedData));
+        const noble = await withBackend('noble', () => aesGcm.encrypt(key, nonce, plaintext, associatedData));
+        expect(toHex(auto)).toBe(toHex(noble));
+
+        const opened = await withBackend('auto', () => aesGcm.decrypt(key, nonce, noble, associatedData));
+        expect(toHex(opened)).toBe(toHex(plaintext));
+      }),
+      { ...PROPERTY_SETTINGS, numRuns: 200 },
+    );
+  });
+
   it('x25519 public keys and shared secrets', async () => {
     await fc.assert(
       fc.asyncProperty(bytes32, bytes32, async (privateA, privateB) => {
