@@ -9,7 +9,6 @@ import { Chat } from '../../packages/client/src/chat/chat.ts';
 import { FileStore } from '../../packages/client/src/store/file.ts';
 import { closeUser, createUser, database, signedInClient, stack, uniqueProfile, waitFor, type TestUser } from './helpers.ts';
 
-const TSX = join(process.cwd(), 'node_modules', '.bin', 'tsx');
 const RECEIVER = join(process.cwd(), 'tests', 'e2e', 'fixtures', 'receiver.ts');
 
 /** A receiver process and the lines it printed so far. */
@@ -20,7 +19,8 @@ interface Receiver {
 }
 
 function startReceiver(env: Record<string, string>): Receiver {
-  const child = spawn(TSX, [RECEIVER], {
+  // Node itself with the tsx loader, so SIGKILL hits the process that runs the chat.
+  const child = spawn(process.execPath, ['--import', 'tsx', RECEIVER], {
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -36,6 +36,7 @@ function startReceiver(env: Record<string, string>): Receiver {
   child.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
   });
+  Object.defineProperty(lines, 'stderr', { get: () => stderr });
   const exited = new Promise<number | null>((resolve) =>
     child.on('exit', (code) => {
       if (code !== 0 && code !== null) {
@@ -54,9 +55,13 @@ function receivedIds(lines: string[]): string[] {
 describe('a client killed between commit and acknowledge', () => {
   const sql = database();
   const users: TestUser[] = [];
+  const receivers: Receiver[] = [];
   let folder: string | undefined;
 
   afterAll(async () => {
+    for (const receiver of receivers) {
+      receiver.child.kill('SIGKILL');
+    }
     await Promise.all(users.map((user) => closeUser(user)));
     await sql.end();
     if (folder !== undefined) {
@@ -95,6 +100,7 @@ describe('a client killed between commit and acknowledge', () => {
 
     // First run: acknowledgements wait an hour, so every commit is followed by the kill instead.
     const first = startReceiver({ ...env, PARLEY_ACK_DELAY_MS: String(3_600_000) });
+    receivers.push(first);
     await waitFor(() => receivedIds(first.lines).length >= 25 || first.lines.some((line) => line.startsWith('exit')), 'the first run to receive 25 messages');
     first.child.kill('SIGKILL');
     await first.exited;
@@ -106,9 +112,10 @@ describe('a client killed between commit and acknowledge', () => {
 
     // Second run: normal acknowledgements.
     const second = startReceiver(env);
+    receivers.push(second);
     await waitFor(
       () => firstIds.length + receivedIds(second.lines).length >= 60 || second.lines.some((line) => line.startsWith('exit')),
-      'the second run to receive the rest',
+      `the second run to receive the rest; first run:\n${first.lines.join('\n')}\nsecond run:\n${second.lines.join('\n')}\n${(second.lines as unknown as { stderr: string }).stderr}`,
     );
     await waitFor(async () => {
       const [row] = await sql`select count(*)::int as n from public.chat_topics where to_profile = ${bobProfile}`;
