@@ -206,6 +206,9 @@ export function createHandler<Schema extends z.ZodType>(definition: FunctionDefi
       const apiError = toApiError(error, log, requestId);
       if (apiError.status < 500) {
         log.debug({ status: apiError.status, code: apiError.code }, "request rejected");
+      } else if (error instanceof ApiError) {
+        // 5xx errors raised on purpose, such as an unreachable JWKS, are not logged by toApiError.
+        log.error({ status: apiError.status, code: apiError.code }, "request failed");
       }
       response = errorResponse(apiError, requestId);
     }
