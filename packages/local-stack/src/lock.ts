@@ -11,6 +11,9 @@ export interface LockRecord {
 
 const LOCK_FILE = 'stack.lock';
 
+/** Lock files held by stacks in this process, which share one pid. */
+const heldInProcess = new Set<string>();
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -53,17 +56,19 @@ export class StackLock {
       }
     }
 
-    if (previous !== undefined && typeof previous.pid === 'number') {
-      if (previous.pid !== process.pid && isAlive(previous.pid)) {
+    const heldHere = heldInProcess.has(lock.path);
+    if (heldHere || (previous !== undefined && typeof previous.pid === 'number')) {
+      if (heldHere || (previous !== undefined && previous.pid !== process.pid && isAlive(previous.pid))) {
         throw new Error(
-          `another local stack (pid ${previous.pid}) is using ${dataDir}; stop it first, or pass another data folder`,
+          `another local stack (pid ${previous?.pid ?? process.pid}) is using ${dataDir}; stop it first, or pass another data folder`,
         );
       }
-      await recoverChildren(previous, logger);
+      await recoverChildren(previous as LockRecord, logger);
       logger.warn({ lockFile: lock.path, stalePid: previous.pid }, 'recovered a stale lock left by a stack that did not shut down cleanly');
     }
 
     await lock.write();
+    heldInProcess.add(lock.path);
     return lock;
   }
 
@@ -75,6 +80,7 @@ export class StackLock {
   }
 
   async release(): Promise<void> {
+    heldInProcess.delete(this.path);
     await rm(this.path, { force: true });
   }
 

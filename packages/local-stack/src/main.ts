@@ -7,6 +7,7 @@
  *   --data-dir <path>  data folder (PARLEY_DATA_DIR; default .local/stack in the repository root)
  *   --binaries <kind>  embedded or system PostgreSQL binaries (PARLEY_PG_BINARIES; default embedded)
  *   --db-url <url>     use this existing database instead of a local cluster (DATABASE_URL)
+ *   --functions-dir <path>  Edge Functions folder (PARLEY_FUNCTIONS_DIR; default supabase/functions)
  *   --log-level <lvl>  pino log level (LOG_LEVEL; default info)
  */
 import { parseArgs } from 'node:util';
@@ -27,6 +28,7 @@ function readOptions(): StackOptions {
       'data-dir': { type: 'string' },
       binaries: { type: 'string' },
       'db-url': { type: 'string' },
+      'functions-dir': { type: 'string' },
       'log-level': { type: 'string' },
     },
     strict: true,
@@ -49,6 +51,9 @@ function readOptions(): StackOptions {
 
   const databaseUrl = values['db-url'] ?? process.env.DATABASE_URL;
   if (databaseUrl !== undefined && databaseUrl !== '') options.databaseUrl = databaseUrl;
+
+  const functionsDir = values['functions-dir'] ?? process.env.PARLEY_FUNCTIONS_DIR;
+  if (functionsDir !== undefined && functionsDir !== '') options.functionsDir = functionsDir;
 
   const logLevel = values['log-level'] ?? process.env.LOG_LEVEL;
   if (logLevel !== undefined && logLevel !== '') options.logLevel = logLevel;

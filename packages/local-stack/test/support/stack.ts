@@ -47,7 +47,7 @@ export default {
 `;
 
 /** Writes a functions folder with `echo` (verify_jwt on) and `open` (verify_jwt off). */
-async function writeTestFunctions(root: string): Promise<string> {
+export async function writeTestFunctions(root: string): Promise<string> {
   const functionsDir = join(root, 'supabase', 'functions');
   for (const name of ['echo', 'open', '_shared']) {
     await mkdir(join(functionsDir, name), { recursive: true });
