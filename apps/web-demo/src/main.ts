@@ -1,0 +1,144 @@
+/**
+ * Entry point of the web demo: opens this device's key store in IndexedDB,
+ * signs in with supabase-js, registers a profile and runs the chat.
+ */
+import './styles.css';
+
+import { createClient, type SupabaseClient } from '@supabase/supabase-js';
+
+import { Chat, ChatError, IndexedDbStore, isProtocolError, type Store } from '@parley/client';
+
+import { deviceFromLocation, loadConfig } from './config.ts';
+import { errorMessage } from './dom.ts';
+import { ChatSession } from './session.ts';
+import { ChatScreen } from './ui/chat-screen.ts';
+import { renderFatal, renderProfile, renderSignIn } from './ui/entry.ts';
+
+const root = document.getElementById('app')!;
+
+class App {
+  readonly #client: SupabaseClient;
+  readonly #store: Store;
+  readonly #storeName: string;
+  readonly #device: string;
+  readonly #chat: Chat;
+  #session: ChatSession | undefined;
+
+  constructor(client: SupabaseClient, store: Store, storeName: string, device: string) {
+    this.#client = client;
+    this.#store = store;
+    this.#storeName = storeName;
+    this.#device = device;
+    this.#chat = new Chat(client, store);
+
+    window.addEventListener('online', () => this.#session?.setOffline(false));
+    window.addEventListener('offline', () => this.#session?.setOffline(true));
+    document.addEventListener('visibilitychange', () => {
+      if (!document.hidden) {
+        this.#session?.sync().catch(() => undefined);
+      }
+    });
+  }
+
+  /** Shows the screen the current state calls for: sign-in, profile or chat. */
+  async route(): Promise<void> {
+    const { data, error } = await this.#client.auth.getSession();
+    if (error !== null || data.session === null) {
+      renderSignIn(root, this.#device, {
+        anonymous: async () => {
+          const result = await this.#client.auth.signInAnonymously();
+          if (result.error !== null) {
+            throw new Error(`anonymous sign-in failed: ${result.error.message}`);
+          }
+          await this.route();
+        },
+        email: async (email, password, mode) => {
+          const result =
+            mode === 'sign-up'
+              ? await this.#client.auth.signUp({ email, password })
+              : await this.#client.auth.signInWithPassword({ email, password });
+          if (result.error !== null) {
+            throw new Error(`${mode === 'sign-up' ? 'creating the account' : 'signing in'} failed: ${result.error.message}`);
+          }
+          if (result.data.session === null) {
+            throw new Error('the account was created, but the server requires email confirmation: confirm it, then sign in');
+          }
+          await this.route();
+        },
+      });
+      return;
+    }
+
+    const profile = await this.#chat.load();
+    if (profile === undefined) {
+      renderProfile(
+        root,
+        async (name) => {
+          await this.#chat.register(name);
+          await this.route();
+        },
+        () => this.#signOut(),
+      );
+      return;
+    }
+
+    this.#session = await ChatSession.start(this.#client, this.#store, this.#chat);
+    new ChatScreen(root, this.#session, this.#device, { signOut: () => this.#signOut() });
+    if (!navigator.onLine) {
+      this.#session.setOffline(true);
+    }
+  }
+
+  /** Signs out and deletes this device's keys and messages, then starts over. */
+  async #signOut(): Promise<void> {
+    await this.#session?.stop();
+    await this.#chat.stop();
+    await this.#client.auth.signOut();
+    await this.#store.close();
+    await IndexedDbStore.delete(this.#storeName);
+    location.reload();
+  }
+}
+
+async function boot(): Promise<void> {
+  const device = deviceFromLocation(location);
+  const config = await loadConfig();
+  const storeName = `parley-demo:${device}`;
+
+  let store: IndexedDbStore;
+  try {
+    store = await IndexedDbStore.open(storeName);
+  } catch (error) {
+    showStoreError(error, storeName);
+    return;
+  }
+
+  const client = createClient(config.supabaseUrl, config.anonKey, {
+    auth: { storageKey: `parley-demo:${device}:auth`, persistSession: true, autoRefreshToken: true, detectSessionInUrl: false },
+  });
+  const app = new App(client, store, storeName, device);
+  await app.route();
+}
+
+function showStoreError(error: unknown, storeName: string): void {
+  const canStartOver = isProtocolError(error, 'unsupported_version') || isProtocolError(error, 'store_corrupt') || isProtocolError(error, 'store_foreign');
+  renderFatal(
+    root,
+    'This device’s key store cannot be opened',
+    errorMessage(error),
+    canStartOver
+      ? {
+          label: 'Delete the local keys and messages and start over',
+          run: async () => {
+            await IndexedDbStore.delete(storeName);
+            location.reload();
+          },
+        }
+      : undefined,
+  );
+}
+
+boot().catch((error: unknown) => {
+  const title = error instanceof ChatError ? `The chat failed to start (${error.code})` : 'The demo failed to start';
+  renderFatal(root, title, errorMessage(error), { label: 'Reload', run: async () => location.reload() });
+});

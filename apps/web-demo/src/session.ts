@@ -1,0 +1,503 @@
+/**
+ * The signed-in, registered user's chat: the state the views render, kept in
+ * step with the SDK's events. Views call the methods here and re-render on
+ * `onChange`; nothing here builds DOM elements.
+ */
+import type { SupabaseClient } from '@supabase/supabase-js';
+
+import {
+  Chat,
+  formatSafetyNumber,
+  loadAccount,
+  safetyNumber,
+  type ChatErrorEvent,
+  type IdentityChange,
+  type ReceivedMessage,
+  type Store,
+} from '@parley/client';
+
+import {
+  loadRecords,
+  markFailed,
+  touchContact,
+  updateRecords,
+  type DemoRecords,
+  type IdentityWarning,
+} from './demo-state.ts';
+import { errorMessage } from './dom.ts';
+import { resetIdentity } from './identity-reset.ts';
+import { decodeReceipt, encodeReceipt, isReceipt, MAX_RECEIPT_IDS, RECEIPT_CONTENT_TYPE } from './receipts.ts';
+
+/** Delivery state of an outgoing message. */
+export type MessageState = 'sending' | 'sent' | 'delivered' | 'failed';
+
+/** A message as the conversation view shows it. */
+export interface ViewMessage {
+  /** Stable key for the view: the message id, or a local key while sending. */
+  key: string;
+  /** Message id, once known. */
+  id: string | undefined;
+  direction: 'in' | 'out';
+  text: string;
+  /** Sender's time, ISO 8601. */
+  at: string;
+  /** For outgoing messages. */
+  state: MessageState | undefined;
+  /** Why sending failed. */
+  error: string | undefined;
+}
+
+/** State of the inbox connection as the header shows it. */
+export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'offline' | 'paused';
+
+/** A row of `chat_topics` as the server stores it, read with the user's own rights. */
+export interface PendingRow {
+  id: number;
+  created_at: string;
+  from_profile: string;
+  payload: unknown;
+}
+
+/** Milliseconds incoming message ids wait to be sent back in one receipt. */
+const RECEIPT_DELAY_MS = 200;
+
+/** Notices kept for the status area. */
+const MAX_NOTICES = 3;
+
+interface Conversation {
+  messages: ViewMessage[];
+  delivered: Set<string>;
+}
+
+export class ChatSession {
+  readonly profile: string;
+  readonly chat: Chat;
+  readonly client: SupabaseClient;
+  readonly store: Store;
+  /** Called after every state change the views show. */
+  onChange: () => void = () => {};
+
+  records: DemoRecords;
+  connection: ConnectionStatus = 'connecting';
+  openContact: string | undefined;
+  readonly unread = new Map<string, number>();
+  notices: string[] = [];
+
+  readonly #conversations = new Map<string, Conversation>();
+  readonly #receiptQueue = new Map<string, string[]>();
+  #receiptTimer: ReturnType<typeof setTimeout> | undefined;
+  #localKeys = 0;
+  #paused = false;
+  readonly #detach: Array<() => void> = [];
+
+  private constructor(client: SupabaseClient, store: Store, chat: Chat, profile: string, records: DemoRecords) {
+    this.client = client;
+    this.store = store;
+    this.chat = chat;
+    this.profile = profile;
+    this.records = records;
+  }
+
+  /** Creates the session for a registered chat and starts receiving. */
+  static async start(client: SupabaseClient, store: Store, chat: Chat): Promise<ChatSession> {
+    const profile = chat.profile;
+    if (profile === undefined) {
+      throw new Error('the chat has no registered profile: register one first');
+    }
+    const session = new ChatSession(client, store, chat, profile, await loadRecords(store));
+    session.#listen();
+    await session.#startChat();
+    return session;
+  }
+
+  /** Stops receiving and removes every listener. */
+  async stop(): Promise<void> {
+    for (const detach of this.#detach.splice(0)) {
+      detach();
+    }
+    clearTimeout(this.#receiptTimer);
+    await this.chat.stop();
+  }
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /** Messages of the open conversation, oldest first. */
+  get messages(): ViewMessage[] {
+    return this.openContact === undefined ? [] : (this.#conversations.get(this.openContact)?.messages ?? []);
+  }
+
+  warning(contact: string): IdentityWarning | undefined {
+    return this.records.warnings[contact];
+  }
+
+  isBlocked(contact: string): boolean {
+    return this.records.blocked.includes(contact);
+  }
+
+  /** Opens the conversation with `contact`, loading its history from the store. */
+  async open(contact: string): Promise<void> {
+    this.openContact = contact;
+    this.unread.delete(contact);
+    if (!this.#conversations.has(contact)) {
+      this.#conversations.set(contact, await this.#loadConversation(contact));
+    }
+    this.onChange();
+  }
+
+  closeConversation(): void {
+    this.openContact = undefined;
+    this.onChange();
+  }
+
+  /**
+   * Adds `contact` to the contact list after checking that the profile
+   * exists, and opens the conversation.
+   *
+   * @throws ChatError `invalid_argument` or `unknown_profile`.
+   */
+  async addContact(contact: string): Promise<void> {
+    if (contact === this.profile) {
+      throw new Error(`${contact} is your own profile: enter the profile name of the person you want to write to`);
+    }
+    await this.chat.safetyNumber(contact);
+    this.records = await updateRecords(this.store, (records) => touchContact(records, contact, new Date().toISOString()));
+    await this.open(contact);
+  }
+
+  /** Sends `text` to the open contact; the message shows as sending, then sent, then delivered. */
+  async send(text: string): Promise<void> {
+    const contact = this.openContact;
+    if (contact === undefined) {
+      throw new Error('no conversation is open: choose a contact first');
+    }
+    const conversation = this.#conversations.get(contact)!;
+    const item: ViewMessage = {
+      key: `local-${++this.#localKeys}`,
+      id: undefined,
+      direction: 'out',
+      text,
+      at: new Date().toISOString(),
+      state: 'sending',
+      error: undefined,
+    };
+    conversation.messages.push(item);
+    this.onChange();
+
+    const startedAt = new Date().toISOString();
+    try {
+      const sent = await this.chat.send(contact, text);
+      item.id = sent.id;
+      item.at = sent.sentAt;
+      item.state = conversation.delivered.has(sent.id) ? 'delivered' : 'sent';
+      this.records = await updateRecords(this.store, (records) => touchContact(records, contact, sent.sentAt));
+    } catch (error) {
+      item.state = 'failed';
+      item.error = errorMessage(error);
+      const id = await this.#findUnsentMessage(contact, text, startedAt);
+      if (id !== undefined) {
+        item.id = id;
+        this.records = await updateRecords(this.store, (records) => markFailed(records, contact, id));
+      }
+    }
+    this.onChange();
+  }
+
+  /** Safety number with `contact`, 12 groups of 5 digits. */
+  async contactSafetyNumber(contact: string): Promise<{ formatted: string; source: 'trusted' | 'published' }> {
+    const number = await this.chat.safetyNumber(contact);
+    return { formatted: number.formatted, source: number.source };
+  }
+
+  /**
+   * Returns this device's half of every safety number: 30 digits derived from
+   * the profile and identity key, in 6 groups of 5.
+   */
+  async ownSafetyCode(): Promise<{ code: string; identityKey: string }> {
+    const account = await this.store.transaction((tx) => loadAccount(tx));
+    if (account === null) {
+      throw new Error('the store holds no account: register again');
+    }
+    const self = { profile: this.profile, identityKey: account.identity.publicKey };
+    // With both sides equal, the 60 digits are this side's 30-digit half twice.
+    const digits = await safetyNumber(self, self);
+    return { code: formatSafetyNumber(digits.slice(0, 30)), identityKey: account.identity.publicKey };
+  }
+
+  /** Trusts the contact's new identity key and clears the warning. */
+  async acceptIdentity(contact: string): Promise<void> {
+    await this.chat.trustIdentity(contact);
+    this.records = await updateRecords(this.store, (records) => {
+      delete records.warnings[contact];
+    });
+    this.#notice(`You accepted the new safety number of ${contact}.`);
+  }
+
+  /** Blocks the contact: their messages are hidden and nothing is sent to them. */
+  async block(contact: string): Promise<void> {
+    this.records = await updateRecords(this.store, (records) => {
+      delete records.warnings[contact];
+      if (!records.blocked.includes(contact)) {
+        records.blocked.push(contact);
+      }
+    });
+    this.#receiptQueue.delete(contact);
+    this.onChange();
+  }
+
+  async unblock(contact: string): Promise<void> {
+    this.records = await updateRecords(this.store, (records) => {
+      records.blocked = records.blocked.filter((profile) => profile !== contact);
+    });
+    this.#conversations.set(contact, await this.#loadConversation(contact));
+    this.onChange();
+  }
+
+  /** Stops or resumes receiving, so topics wait on the server as encrypted rows. */
+  async setPaused(paused: boolean): Promise<void> {
+    if (paused === this.#paused) {
+      return;
+    }
+    this.#paused = paused;
+    if (paused) {
+      await this.chat.stop();
+      this.connection = 'paused';
+      this.onChange();
+    } else {
+      await this.#startChat();
+    }
+  }
+
+  /** Fetches new topics now, for example when the browser is back online. */
+  async sync(): Promise<void> {
+    if (this.chat.running) {
+      await this.chat.sync();
+    }
+  }
+
+  setOffline(offline: boolean): void {
+    if (offline) {
+      this.connection = 'offline';
+      this.onChange();
+    } else if (!this.#paused) {
+      this.connection = 'reconnecting';
+      this.onChange();
+      this.sync().catch((error: unknown) => this.#notice(`Catching up failed: ${errorMessage(error)}`));
+    }
+  }
+
+  /**
+   * Reads the topics from `contact` that wait in this user's inbox: what the
+   * server stores for the conversation. Row level security lets a user read
+   * only their own inbox, so topics sent to the contact are not visible here.
+   */
+  async pendingRows(contact: string): Promise<PendingRow[]> {
+    const { data, error } = await this.client
+      .from('chat_topics')
+      .select('id, created_at, from_profile, payload')
+      .eq('from_profile', contact)
+      .order('id', { ascending: true })
+      .limit(50);
+    if (error !== null) {
+      throw new Error(`reading the pending topics failed: ${error.message}`);
+    }
+    return data as PendingRow[];
+  }
+
+  /** Replaces this device's identity key; contacts get a warning with the next message. */
+  async resetIdentity(): Promise<void> {
+    await this.chat.stop();
+    try {
+      await resetIdentity(this.client, this.store);
+    } finally {
+      if (!this.#paused) {
+        await this.#startChat();
+      }
+    }
+    this.#notice('Your identity key was replaced. Your contacts will see a safety number warning.');
+  }
+
+  async #startChat(): Promise<void> {
+    this.connection = 'connecting';
+    this.onChange();
+    await this.chat.start();
+    this.connection = 'connected';
+    this.onChange();
+  }
+
+  #listen(): void {
+    this.#detach.push(
+      this.chat.on('message', (message) => {
+        void this.#onMessage(message).catch((error: unknown) => this.#notice(`Showing a message failed: ${errorMessage(error)}`));
+      }),
+      this.chat.on('identityChanged', (change) => {
+        void this.#onIdentityChanged(change).catch((error: unknown) => this.#notice(errorMessage(error)));
+      }),
+      this.chat.on('error', (event) => this.#onError(event)),
+      this.chat.on('connection', ({ status }) => {
+        if (this.#paused || this.connection === 'offline') {
+          return;
+        }
+        this.connection = status === 'subscribed' ? 'connected' : 'reconnecting';
+        this.onChange();
+      }),
+    );
+  }
+
+  async #onMessage(message: ReceivedMessage): Promise<void> {
+    const contact = message.from;
+    if (this.isBlocked(contact)) {
+      return;
+    }
+    const conversation = this.#conversations.get(contact);
+
+    if (isReceipt(message.contentType)) {
+      const ids = decodeReceipt(message.text);
+      if (conversation !== undefined) {
+        applyReceipt(conversation, ids);
+        this.onChange();
+      }
+      return;
+    }
+
+    this.records = await updateRecords(this.store, (records) => touchContact(records, contact, message.receivedAt));
+    if (conversation !== undefined) {
+      conversation.messages.push(incoming(message.id, message.text, message.contentType, message.body.length, message.sentAt));
+    }
+    if (this.openContact !== contact || document.hidden) {
+      this.unread.set(contact, (this.unread.get(contact) ?? 0) + 1);
+    }
+    this.#queueReceipt(contact, message.id);
+    this.onChange();
+  }
+
+  async #onIdentityChanged(change: IdentityChange): Promise<void> {
+    const warning: IdentityWarning = {
+      previousIdentityKey: change.previousIdentityKey,
+      identityKey: change.identityKey,
+      safetyNumber: change.safetyNumber,
+      seenAt: new Date().toISOString(),
+    };
+    this.records = await updateRecords(this.store, (records) => {
+      records.warnings[change.profile] = warning;
+      touchContact(records, change.profile, warning.seenAt);
+    });
+    this.onChange();
+  }
+
+  #onError(event: ChatErrorEvent): void {
+    if (event.kind === 'topic') {
+      this.#notice(`A message from ${event.from} could not be decrypted (${event.code}).`);
+    } else if (event.kind === 'fetch' && this.connection === 'offline') {
+      // Expected while offline; the next sync after reconnecting catches up.
+    } else {
+      this.#notice(`Background ${event.kind} failed: ${event.error.message}`);
+    }
+  }
+
+  #notice(text: string): void {
+    this.notices = [...this.notices, text].slice(-MAX_NOTICES);
+    this.onChange();
+  }
+
+  #queueReceipt(contact: string, messageId: string): void {
+    if (this.records.warnings[contact] !== undefined) {
+      // No receipts to a key the user has not accepted yet.
+      return;
+    }
+    const ids = this.#receiptQueue.get(contact) ?? [];
+    ids.push(messageId);
+    this.#receiptQueue.set(contact, ids);
+    this.#receiptTimer ??= setTimeout(() => {
+      this.#receiptTimer = undefined;
+      this.#flushReceipts();
+    }, RECEIPT_DELAY_MS);
+  }
+
+  #flushReceipts(): void {
+    for (const [contact, ids] of this.#receiptQueue) {
+      this.#receiptQueue.delete(contact);
+      for (let start = 0; start < ids.length; start += MAX_RECEIPT_IDS) {
+        const chunk = ids.slice(start, start + MAX_RECEIPT_IDS);
+        this.chat
+          .send(contact, encodeReceipt(chunk), { contentType: RECEIPT_CONTENT_TYPE })
+          .catch((error: unknown) => this.#notice(`Sending a delivery receipt to ${contact} failed: ${errorMessage(error)}`));
+      }
+    }
+  }
+
+  async #loadConversation(contact: string): Promise<Conversation> {
+    const history = await this.chat.history(contact);
+    const conversation: Conversation = { messages: [], delivered: new Set() };
+    const failed = new Set(this.records.failed[contact] ?? []);
+
+    for (const { direction, message } of history) {
+      if (isReceipt(message.contentType)) {
+        if (direction === 'in') {
+          for (const id of decodeReceipt(message.text)) {
+            conversation.delivered.add(id);
+          }
+        }
+        continue;
+      }
+      if (direction === 'in') {
+        conversation.messages.push(incoming(message.id, message.text, message.contentType, message.body.length, message.sentAt));
+      } else {
+        conversation.messages.push({
+          key: message.id,
+          id: message.id,
+          direction: 'out',
+          text: message.text ?? `(${message.contentType}, ${message.body.length} bytes)`,
+          at: message.sentAt,
+          state: failed.has(message.id) ? 'failed' : 'sent',
+          error: failed.has(message.id) ? 'sending failed' : undefined,
+        });
+      }
+    }
+    applyReceipt(conversation, []);
+    return conversation;
+  }
+
+  /**
+   * Finds the id of an outgoing message that the chat committed but failed to
+   * send: the newest unknown outgoing entry with this text, stored after the
+   * send began. Returns undefined when the send failed before the commit.
+   */
+  async #findUnsentMessage(contact: string, text: string, since: string): Promise<string | undefined> {
+    const known = new Set(this.#conversations.get(contact)?.messages.map((message) => message.id));
+    const history = await this.chat.history(contact);
+    for (let index = history.length - 1; index >= 0; index--) {
+      const { direction, message } = history[index]!;
+      if (direction === 'out' && !known.has(message.id) && message.receivedAt >= since && message.text === text) {
+        return message.id;
+      }
+    }
+    return undefined;
+  }
+}
+
+function incoming(id: string, text: string | undefined, contentType: string, size: number, at: string): ViewMessage {
+  return {
+    key: id,
+    id,
+    direction: 'in',
+    text: text ?? `(${contentType}, ${size} bytes)`,
+    at,
+    state: undefined,
+    error: undefined,
+  };
+}
+
+/** Marks the outgoing messages named in a receipt, and earlier receipts, as delivered. */
+function applyReceipt(conversation: Conversation, ids: readonly string[]): void {
+  for (const id of ids) {
+    conversation.delivered.add(id);
+  }
+  for (const message of conversation.messages) {
+    if (message.direction === 'out' && message.id !== undefined && conversation.delivered.has(message.id) && message.state !== 'sending') {
+      message.state = 'delivered';
+      message.error = undefined;
+    }
+  }
+}
