@@ -197,3 +197,21 @@ Deno.test({
     assert.match(generated.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
   },
 });
+
+Deno.test({
+  name: "anon role is 403",
+  ...testOptions,
+  async fn() {
+    // A verified token whose role lacks the grants: the database refuses it,
+    // which shows that the SQL runs as the token's role.
+    const user = await createUser();
+    const token = await signAccessToken({ sub: user.id, role: "anon", aud: "authenticated" });
+
+    for (const [name, handler] of functions) {
+      const { status, body } = await post<ErrorBody>(handler, name, token, validBodies[name]);
+
+      assert.equal(status, 403, name);
+      assert.equal(body.error.code, "forbidden", name);
+    }
+  },
+});

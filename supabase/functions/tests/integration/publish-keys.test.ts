@@ -381,3 +381,33 @@ Deno.test({
     assert.match(body.error.message, /resetIdentity/);
   },
 });
+
+Deno.test({
+  name: "profile without identity is 409",
+  ...testOptions,
+  async fn() {
+    const user = await createUser();
+    const profile = `no-identity-${user.id.slice(0, 8)}`;
+    await asUser(user, (sql) => sql`insert into public.chat_participants (profile) values (${profile})`);
+
+    const publish = await post<ErrorBody>(publishKeys, "publish-keys", user.token, {
+      action: "publish",
+      oneTimePrekeys: createOneTimePrekeys(1, 1, "no-identity"),
+    });
+
+    assert.equal(publish.status, 409);
+    assert.equal(publish.body.error.code, "identity_missing");
+
+    // resetIdentity is how such a profile gets its first identity key.
+    const identity = createIdentity(profile);
+    const reset = await post<KeyCounts>(publishKeys, "publish-keys", user.token, {
+      action: "resetIdentity",
+      identity: identity.payload,
+      signedPrekey: createSignedPrekey(identity, 1, profile),
+      lastResortKemPrekey: createKemPrekey(identity, 1, profile),
+    });
+
+    assert.equal(reset.status, 200, JSON.stringify(reset.body));
+    assert.deepEqual(reset.body, { oneTimePrekeys: 0, kemPrekeys: 0, signedPrekeyId: 1, lastResortKemPrekeyId: 1 });
+  },
+});
