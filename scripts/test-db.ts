@@ -1,13 +1,16 @@
 // Runs the database test suite on a throwaway PostgreSQL cluster:
 //
-//   npm run test:db [-- [--concurrency-runs N] [--tests-dir DIR] [FILE_FILTER...]]
+//   npm run test:db [-- [--concurrency-runs N] [--tests-dir DIR] [--lint] [FILE_FILTER...]]
 //
 // It starts a cluster on a free port (embedded PostgreSQL 17 by default,
 // PARLEY_PG_BINARIES=system for the system's PostgreSQL 15), applies the
 // Supabase bootstrap and the migrations with the Supabase CLI, runs every
 // pgTAP file in supabase/tests/database over a Node client, then the claim
-// concurrency test. The cluster and its data directory are removed at the
-// end, also after a failure or Ctrl-C.
+// concurrency test. With --lint it first runs `supabase db lint --fail-on
+// error` on the migrated database, which needs the plpgsql_check extension
+// (Debian: postgresql-15-plpgsql-check, so use it with
+// PARLEY_PG_BINARIES=system). The cluster and its data directory are removed
+// at the end, also after a failure or Ctrl-C.
 //
 // The run fails on any `not ok`, a plan mismatch, an SQL error, a file with
 // no tests, or a failed concurrency check.
@@ -19,7 +22,7 @@ import { pino } from 'pino';
 import postgres from 'postgres';
 import { Parser, type FinalResults } from 'tap-parser';
 import { type Cluster, startCluster } from '../packages/local-stack/src/postgres/cluster.ts';
-import { prepareDatabase } from '../packages/local-stack/src/migrate.ts';
+import { prepareDatabase, runSupabaseCli, withSslDisabled } from '../packages/local-stack/src/migrate.ts';
 import { runClaimConcurrencyTest, type ConcurrencyCheck } from '../supabase/tests/concurrency/claim-prekeys.ts';
 
 const REPOSITORY_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -30,6 +33,7 @@ const FILE_STATEMENT_TIMEOUT_MS = 300_000;
 interface Options {
   concurrencyRuns: number;
   testsDir: string;
+  lint: boolean;
   fileFilters: string[];
 }
 
@@ -44,6 +48,7 @@ interface FileOutcome {
 function parseArguments(argv: string[]): Options {
   let concurrencyRuns = Number.parseInt(process.env.PARLEY_CLAIM_RUNS ?? '1', 10);
   let testsDir = PGTAP_DIR;
+  let lint = false;
   const fileFilters: string[] = [];
 
   for (let index = 0; index < argv.length; index += 1) {
@@ -51,11 +56,13 @@ function parseArguments(argv: string[]): Options {
     if (argument === '--concurrency-runs') {
       concurrencyRuns = Number.parseInt(argv[index + 1] ?? '', 10);
       index += 1;
+    } else if (argument === '--lint') {
+      lint = true;
     } else if (argument === '--tests-dir') {
       testsDir = resolve(argv[index + 1] ?? '');
       index += 1;
     } else if (argument.startsWith('--')) {
-      throw new Error(`Unknown option ${argument}: use --concurrency-runs N, --tests-dir DIR and optional file name filters.`);
+      throw new Error(`Unknown option ${argument}: use --concurrency-runs N, --tests-dir DIR, --lint and optional file name filters.`);
     } else {
       fileFilters.push(argument);
     }
@@ -64,7 +71,7 @@ function parseArguments(argv: string[]): Options {
   if (!Number.isInteger(concurrencyRuns) || concurrencyRuns < 0) {
     throw new Error(`Invalid concurrency run count ${String(concurrencyRuns)}: use an integer of 0 or more.`);
   }
-  return { concurrencyRuns, testsDir, fileFilters };
+  return { concurrencyRuns, testsDir, lint, fileFilters };
 }
 
 /** Inlines `\ir FILE` lines (psql's include relative to the current file), as pg_prove would run them. */
@@ -178,6 +185,25 @@ async function installPgTap(cluster: Cluster): Promise<void> {
   }
 }
 
+/** Runs `supabase db lint` on the public and private schemas; returns whether it found no errors. */
+async function lintDatabase(cluster: Cluster): Promise<boolean> {
+  const result = await runSupabaseCli([
+    'db',
+    'lint',
+    `--remote=${withSslDisabled(cluster.superuserUrl)}`,
+    '--schema',
+    'public,private',
+    '--level',
+    'warning',
+    '--fail-on',
+    'error',
+  ]);
+  const output = `${result.stdout}${result.stderr}`.trim();
+  console.log(`${result.code === 0 ? 'ok    ' : 'FAILED'} supabase db lint --fail-on error`);
+  if (output !== '') console.log(output.replace(/^/gm, '         '));
+  return result.code === 0;
+}
+
 async function main(): Promise<number> {
   const options = parseArguments(process.argv.slice(2));
   const logger = pino({ name: 'test-db', level: process.env.PARLEY_LOG_LEVEL ?? 'warn' });
@@ -209,6 +235,7 @@ async function main(): Promise<number> {
     console.log(`PostgreSQL (${cluster.binaries}) on port ${cluster.port}${cluster.hasPgCron ? ' with pg_cron' : ', without pg_cron'}`);
 
     await prepareDatabase(cluster.superuserUrl, { logger });
+    const lintPassed = options.lint ? await lintDatabase(cluster) : true;
     await installPgTap(cluster);
 
     const outcomes: FileOutcome[] = [];
@@ -243,7 +270,7 @@ async function main(): Promise<number> {
     );
     if (noFiles) console.log('No pgTAP files matched, which counts as a failure.');
 
-    return failedFiles === 0 && failedChecks === 0 && !noFiles ? 0 : 1;
+    return failedFiles === 0 && failedChecks === 0 && !noFiles && lintPassed ? 0 : 1;
   } finally {
     await cleanUp();
   }
