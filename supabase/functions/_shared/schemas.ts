@@ -19,19 +19,25 @@ import { MAX_KEY_ID, MAX_KEYS_PER_UPLOAD, MAX_TOPIC_IDS_PER_CALL } from "./limit
 /** Profile names as docs/formats.md defines them. */
 export const PROFILE_PATTERN = /^[a-z0-9][a-z0-9._-]{2,63}$/;
 
-function base64UrlBytes(byteLength: number, what: string) {
+/**
+ * Builds the schema of a canonical base64url string of `byteLength` bytes.
+ * Its checks abort on failure, so later refinements only see decodable text
+ * of the right length.
+ */
+function base64UrlBytes(byteLength: number, description: string) {
   const length = base64UrlLength(byteLength);
 
   return z
-    .string({ error: `expected a string: ${what} as ${length} base64url characters` })
+    .string({ error: `expected a string: ${description} as ${length} base64url characters` })
     .length(length, {
       error: (issue) =>
-        `expected ${length} base64url characters (${what}, ${byteLength} bytes), got ${
+        `expected ${length} base64url characters (${description}, ${byteLength} bytes), got ${
           String(issue.input).length
         }`,
+      abort: true,
     })
     .refine((text) => decodeBase64Url(text) !== undefined, {
-      error: `invalid base64url: use the alphabet A-Z a-z 0-9 - _ without padding (${what})`,
+      error: `invalid base64url: use the alphabet A-Z a-z 0-9 - _ without padding (${description})`,
       abort: true,
     });
 }

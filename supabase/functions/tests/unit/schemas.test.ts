@@ -135,6 +135,19 @@ Deno.test("key field errors name the field", () => {
   }
 });
 
+Deno.test("wrong key length is one problem", () => {
+  const error = rejection(publishKeysRequestSchema, {
+    action: "publish",
+    lastResortKemPrekey: { ...lastResortKemPrekey, publicKey: lastResortKemPrekey.publicKey.slice(4) },
+  });
+
+  assert.equal(
+    error.message,
+    "lastResortKemPrekey.publicKey: expected 2091 base64url characters " +
+      "(an ML-KEM-1024 encapsulation key, 1568 bytes), got 2087",
+  );
+});
+
 Deno.test("KEM key must pass the modulus check", () => {
   // Sets the first 12-bit coefficient to 0xfff, above q = 3329.
   const bytes = decodeBase64Url(lastResortKemPrekey.publicKey)!;
