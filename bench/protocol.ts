@@ -9,7 +9,7 @@
  * - session establishment, both sides: the initiator processes a prekey
  *   bundle (with signature checks, X25519 and ML-KEM-1024) and encrypts a
  *   first message, and the responder decrypts it and so creates its session.
- *   Identities and the signed prekey are long-lived; every session uses a
+ *   Identities and the signed prekey are long-lived. Every session uses a
  *   fresh one-time EC prekey and a fresh one-time KEM prekey, generated
  *   outside the timed part.
  * - one direction: encrypt + decrypt of 1 KiB messages, all from the same
@@ -239,7 +239,7 @@ function createSignalParty(name: string, registrationId: number, identity = Sign
   };
 }
 
-/** A fresh party that keeps the identity and prekey stores of `party` but has no sessions. */
+/** Copies `party` with its identity and prekey stores but without sessions. */
 function withoutSessions(party: SignalParty): SignalParty {
   return { ...party, sessions: new SerializedSessionStore(), identities: new MemoryIdentityStore(party.identity, party.registrationId) };
 }
