@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { prepareDatabase } from '../packages/local-stack/src/migrate.ts';
 import { startCluster } from '../packages/local-stack/src/postgres/cluster.ts';
-import { type ClaimRun, createBarePrekeys, runClaims, storePrekeys } from './database/claims.ts';
+import { type ClaimRun, copyPrekeysToBare, createBarePrekeys, runClaims, storePrekeys } from './database/claims.ts';
 import { type Actor, connect, createProfiles, loadActors, loadTopics, profileName, raiseRateLimits, serverVersion, vacuumAnalyze } from './database/db.ts';
 import { type Plan, explainStatement } from './database/explain.ts';
 import {
@@ -26,7 +26,7 @@ import {
 import { parseOptions } from './database/options.ts';
 import { type PurgeRun, runPurge } from './database/purge.ts';
 import { type BenchResults, machineDescription, renderSection, writeSection } from './database/report.ts';
-import { type SendRun, createBareTopics, runSendAndAcknowledge } from './database/send.ts';
+import { type SendRun, createBareTopics, runSendAndAcknowledge, withHostedBroadcast } from './database/send.ts';
 import { type Latencies, seededRandom, shuffle } from './database/stats.ts';
 
 /** Rate limit used for every benchmark pair; the defaults would stop a pair after 60 sends per second and 6 claims per 10 minutes. */
@@ -35,6 +35,8 @@ const BENCH_RATE_LIMIT = 1_000_000_000;
 const MEASURED_INBOX_TOPICS = 20;
 const MEASURED_PAIRS = 20;
 const FULLER_INBOXES = [0, 1_000, 9_800];
+const SEND_VARIANTS = ['bare', 'bare-transaction', 'parley', 'parley-hosted'] as const;
+const CLAIM_VARIANTS = ['bare', 'bare-transaction', 'parley'] as const;
 
 const started = performance.now();
 function progress(message: string): void {
@@ -88,9 +90,10 @@ async function main(): Promise<void> {
       const pairs = pairsOf(await loadActors(superuser, range(1, maxConnections * 2).map((i) => profileName('send-', i))));
       await createBareTopics(superuser);
       for (const connections of options.connectionCounts) {
-        for (const variant of ['bare', 'parley'] as const) {
+        for (const variant of SEND_VARIANTS) {
           progress(`send and acknowledge: ${variant}, ${connections} connection(s), ${options.sendSeconds} s`);
-          const run: SendRun = await runSendAndAcknowledge(url, pairs, connections, variant, options.sendSeconds);
+          const measure = () => runSendAndAcknowledge(url, pairs, connections, variant, options.sendSeconds);
+          const run: SendRun = variant === 'parley-hosted' ? await withHostedBroadcast(superuser, measure) : await measure();
           progress(`  ${Math.round(run.topicsPerSecond)} topics/s, send p50 ${run.send.p50.toFixed(2)} ms, p99 ${run.send.p99.toFixed(2)} ms`);
           results.send.push(run);
         }
@@ -121,6 +124,7 @@ where k.id = (
   for update skip locked
 )
 returning k.key_id, k.public_key, k.signature`;
+      await copyPrekeysToBare(superuser, [one]);
       results.claimPlans.push(
         await explainStatement(superuser, 'Claim: the one-time key pick inside claim_prekey_bundle', pick('public.chat_prekeys', one)),
         await explainStatement(superuser, 'Claim baseline: the same pick on the bare table', pick('bench_bare.prekeys', one)),
@@ -135,7 +139,9 @@ returning k.key_id, k.public_key, k.signature`;
         },
       ];
       for (const { scenario, targets, keys } of scenarios) {
-        for (const variant of ['bare', 'parley'] as const) {
+        for (const variant of CLAIM_VARIANTS) {
+          // Each bare variant starts from a full copy; chat_prekeys stays full until the parley variant, which runs last.
+          if (variant !== 'parley') await copyPrekeysToBare(superuser, [...new Set(targets)]);
           progress(`claims: ${variant}, ${scenario}, ${options.claimers} claimers, ${targets.length} claims`);
           const run: ClaimRun = await runClaims(
             url,

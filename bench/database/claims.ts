@@ -2,7 +2,7 @@
 // through claim_prekey_bundle, against the bare `delete ... returning` pick
 // on a table of the same shape, and every handed-out key is checked for
 // duplicates and losses.
-import { type Actor, type Sql, asUser, connect, randomKey } from './db.ts';
+import { type Actor, type Sql, type TransactionSql, asUser, connect, randomKey } from './db.ts';
 import { Latencies } from './stats.ts';
 
 export interface ClaimOutcome {
@@ -13,7 +13,8 @@ export interface ClaimOutcome {
 }
 
 export interface ClaimRun {
-  variant: 'parley' | 'bare';
+  /** parley: claim_prekey_bundle as PostgREST runs it. bare: the bare pick in autocommit. bare-transaction: the bare pick in a transaction that first sets the JWT claims. */
+  variant: 'parley' | 'bare' | 'bare-transaction';
   scenario: string;
   claimers: number;
   claims: number;
@@ -41,9 +42,9 @@ export async function createBarePrekeys(sql: Sql): Promise<void> {
 
 /**
  * Stores a signed EC prekey, a last-resort KEM prekey and `keys` one-time EC
- * and one-time KEM prekeys (key ids 1 to keys) for each profile, in
- * chat_prekeys and in bench_bare.prekeys. The keys are inserted as the
- * superuser, which bypasses publish_prekeys' per-call and stored caps.
+ * and one-time KEM prekeys (key ids 1 to keys) for each profile in
+ * chat_prekeys. The keys are inserted as the superuser, which bypasses
+ * publish_prekeys' per-call and stored caps.
  */
 export async function storePrekeys(sql: Sql, profiles: string[], keys: number): Promise<void> {
   const ecKey = randomKey(32);
@@ -60,12 +61,17 @@ export async function storePrekeys(sql: Sql, profiles: string[], keys: number): 
     union all
     select p, 'one_time_kem'::public.prekey_kind, g, ${kemKey}, ${signature} from unnest(${profiles}::text[]) p, generate_series(1, ${keys}::integer) g
   `;
+  await sql`vacuum (analyze) public.chat_prekeys`;
+}
+
+/** Replaces the profiles' keys in bench_bare.prekeys with copies of their keys in chat_prekeys. */
+export async function copyPrekeysToBare(sql: Sql, profiles: string[]): Promise<void> {
+  await sql`delete from bench_bare.prekeys where profile = any(${profiles}::text[])`;
   await sql`
     insert into bench_bare.prekeys (created_at, profile, kind, key_id, public_key, signature)
     select created_at, profile, kind, key_id, public_key, signature
     from public.chat_prekeys where profile = any(${profiles}::text[])
   `;
-  await sql`vacuum (analyze) public.chat_prekeys`;
   await sql`vacuum (analyze) bench_bare.prekeys`;
 }
 
@@ -87,7 +93,7 @@ async function parleyClaim(sql: Sql, claimer: Actor, target: string): Promise<Cl
 }
 
 /** The bare pick: one statement deleting one one-time EC and one one-time KEM key with `for update skip locked`. */
-async function bareClaim(sql: Sql, target: string): Promise<ClaimOutcome> {
+async function barePick(sql: Sql | TransactionSql, target: string): Promise<ClaimOutcome> {
   const [row] = await sql<{ ec_key_id: number | null; kem_key_id: number | null }[]>`
     with ec as (
       delete from bench_bare.prekeys k
@@ -115,6 +121,14 @@ async function bareClaim(sql: Sql, target: string): Promise<ClaimOutcome> {
     left join kem on true
   `;
   return { profile: target, ecKeyId: row?.ec_key_id ?? null, kemKeyId: row?.kem_key_id ?? null, lastResort: row?.kem_key_id == null };
+}
+
+function bareClaim(sql: Sql, claimer: Actor, target: string, inTransaction: boolean): Promise<ClaimOutcome> {
+  if (!inTransaction) return barePick(sql, target);
+  return sql.begin(async (tx) => {
+    await tx`select set_config('request.jwt.claims', ${claimer.claims}, true)`;
+    return barePick(tx, target);
+  }) as Promise<ClaimOutcome>;
 }
 
 function countDuplicates(outcomes: ClaimOutcome[], key: 'ecKeyId' | 'kemKeyId'): { handed: Set<string>; duplicates: number } {
@@ -158,7 +172,7 @@ export async function runClaims(
         for (let target = targets[next++]; target !== undefined; target = targets[next++]) {
           const claimTarget = target;
           outcomes.push(
-            await latency.time(() => (variant === 'parley' ? parleyClaim(client, claimer, claimTarget) : bareClaim(client, claimTarget))),
+            await latency.time(() => (variant === 'parley' ? parleyClaim(client, claimer, claimTarget) : bareClaim(client, claimer, claimTarget, variant === 'bare-transaction'))),
           );
           if (outcomes.length - reported >= 2000) {
             reported = outcomes.length;

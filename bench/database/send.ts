@@ -1,7 +1,7 @@
 // Send and acknowledge: senders insert topics and recipients read and
 // acknowledge them, through the project's policies, triggers and functions,
 // against the same work on a bare table as the superuser.
-import { type Actor, type Sql, TOPIC_PAYLOAD, asUser, connect } from './db.ts';
+import { type Actor, type Sql, TOPIC_PAYLOAD, type TransactionSql, asUser, connect } from './db.ts';
 import { Latencies } from './stats.ts';
 
 /** Topics each sender inserts before its recipient reads and acknowledges them. */
@@ -9,9 +9,18 @@ export const SENDS_PER_ROUND = 10;
 /** The client SDK's default inbox page size. */
 export const INBOX_PAGE = 100;
 
+/**
+ * parley: the project's path as PostgREST runs it. parley-hosted: the same
+ * with realtime.send storing the broadcast without a NOTIFY, as on hosted
+ * Supabase. bare: bare statements in autocommit. bare-transaction: the same
+ * bare statements, each in a transaction that first sets the JWT claims, so
+ * the difference to parley is the SQL work alone.
+ */
+export type SendVariant = 'parley' | 'parley-hosted' | 'bare' | 'bare-transaction';
+
 export interface SendRun {
   connections: number;
-  variant: 'parley' | 'bare';
+  variant: SendVariant;
   /** Topics sent and acknowledged per second. */
   topicsPerSecond: number;
   send: Latencies;
@@ -58,24 +67,65 @@ async function parleyRound(worker: Worker, run: SendRun): Promise<number> {
   return acknowledged[0]?.ids.length ?? 0;
 }
 
-async function bareRound(worker: Worker, run: SendRun): Promise<number> {
+type Statement<T> = (sql: Sql | TransactionSql) => Promise<T>;
+
+/** Runs a bare statement in autocommit, or in a transaction that first sets the JWT claims like a PostgREST request. */
+function bare<T>(sql: Sql, actor: Actor, inTransaction: boolean, statement: Statement<T>): Promise<T> {
+  if (!inTransaction) return statement(sql);
+  return sql.begin(async (tx) => {
+    await tx`select set_config('request.jwt.claims', ${actor.claims}, true)`;
+    return statement(tx);
+  }) as Promise<T>;
+}
+
+async function bareRound(worker: Worker, run: SendRun, inTransaction: boolean): Promise<number> {
   const { sql, sender, recipient } = worker;
   for (let i = 0; i < SENDS_PER_ROUND; i += 1) {
-    await run.send.time(() => sql`
-      insert into bench_bare.topics (from_profile, to_profile, payload)
-      values (${sender.profile}, ${recipient.profile}, ${TOPIC_PAYLOAD}::text::jsonb)
-    `);
+    await run.send.time(() =>
+      bare(sql, sender, inTransaction, (db) => db`
+        insert into bench_bare.topics (from_profile, to_profile, payload)
+        values (${sender.profile}, ${recipient.profile}, ${TOPIC_PAYLOAD}::text::jsonb)
+      `),
+    );
   }
 
-  const page = await run.read.time(() => sql<{ id: string }[]>`
-    select id, created_at, from_profile, payload from bench_bare.topics
-    where to_profile = ${recipient.profile} and id > 0
-    order by id
-    limit ${INBOX_PAGE}
-  `);
+  const page = await run.read.time(() =>
+    bare(sql, recipient, inTransaction, (db) => db<{ id: string }[]>`
+      select id, created_at, from_profile, payload from bench_bare.topics
+      where to_profile = ${recipient.profile} and id > 0
+      order by id
+      limit ${INBOX_PAGE}
+    `),
+  );
   const ids = `{${page.map((row) => row.id).join(',')}}`;
-  const deleted = await run.acknowledge.time(() => sql`delete from bench_bare.topics where id = any(${ids}::bigint[]) returning id`);
+  const deleted = await run.acknowledge.time(() =>
+    bare(sql, recipient, inTransaction, (db) => db`delete from bench_bare.topics where id = any(${ids}::bigint[]) returning id`),
+  );
   return deleted.length;
+}
+
+/**
+ * Replaces realtime.send for the duration of `work` with the same function
+ * without its pg_notify, and restores the original afterwards. Hosted
+ * Supabase's Realtime reads realtime.messages through logical replication, so
+ * its realtime.send sends no NOTIFY.
+ */
+export async function withHostedBroadcast<T>(superuser: Sql, work: () => Promise<T>): Promise<T> {
+  const [original] = await superuser<{ definition: string }[]>`
+    select pg_get_functiondef('realtime.send(jsonb, text, text, boolean)'::regprocedure) as definition
+  `;
+  if (original === undefined) throw new Error('realtime.send(jsonb, text, text, boolean) is missing: prepare the database first.');
+  const withoutNotify = original.definition.replace(/^\s*perform pg_notify\([^;]*\);\s*$/m, '');
+  if (withoutNotify === original.definition) {
+    throw new Error('realtime.send has no "perform pg_notify(...);" line to leave out; update withHostedBroadcast to its new body.');
+  }
+
+  await superuser.unsafe(withoutNotify);
+  try {
+    return await work();
+  } finally {
+    await superuser.unsafe(original.definition);
+  }
 }
 
 /**
@@ -92,7 +142,10 @@ export async function runSendAndAcknowledge(
   if (pairs.length < connections) throw new Error(`${connections} connections need ${connections} sender pairs, got ${pairs.length}.`);
   const run: SendRun = { connections, variant, topicsPerSecond: 0, send: new Latencies(), read: new Latencies(), acknowledge: new Latencies() };
   const workers: Worker[] = pairs.slice(0, connections).map((pair) => ({ sql: connect(url), ...pair }));
-  const round = variant === 'parley' ? parleyRound : bareRound;
+  const round =
+    variant === 'parley' || variant === 'parley-hosted'
+      ? parleyRound
+      : (worker: Worker, target: SendRun) => bareRound(worker, target, variant === 'bare-transaction');
 
   try {
     // Opens every connection and prepares the statements before the clock starts.
