@@ -29,6 +29,7 @@ export type {
   ConnectionState,
   IdentityChange,
   ReceivedMessage,
+  RegisterOptions,
   SafetyNumber,
   SendOptions,
   SentMessage,

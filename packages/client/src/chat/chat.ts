@@ -83,6 +83,12 @@ export interface ReceivedMessage {
   text: string | undefined;
 }
 
+/** Options of {@link Chat.register}. */
+export interface RegisterOptions {
+  /** Give a profile this user already owns a new identity key and new prekeys. */
+  replaceIdentity?: boolean;
+}
+
 /** A message handed to the backend by {@link Chat.send}. */
 export interface SentMessage {
   id: string;
@@ -223,6 +229,11 @@ export class Chat {
     return this.#profile?.state === 'registered' ? this.#profile.profile : undefined;
   }
 
+  /** REST pages of the inbox fetched since `start()`, for metrics: a burst of notifications should cost few. */
+  get inboxFetches(): number {
+    return this.#receiver?.fetches ?? 0;
+  }
+
   /** Whether the receive loop runs. */
   get running(): boolean {
     return this.#state === 'running';
@@ -243,10 +254,15 @@ export class Chat {
    * prekeys through `publish-keys`. Calling it again with the same name
    * finishes an interrupted registration and otherwise does nothing.
    *
+   * With `replaceIdentity`, a profile the user already owns gets a new
+   * identity key and new prekeys (for example after the store was lost), and
+   * the sessions in this store are dropped. Contacts then see an identity
+   * change.
+   *
    * @throws ChatError `invalid_argument`, `not_signed_in`, `profile_taken`,
    *   `already_registered`, `unavailable`.
    */
-  async register(profile: string): Promise<void> {
+  async register(profile: string, options: RegisterOptions = {}): Promise<void> {
     checkProfileName(profile, 'profile');
     const userId = await this.#requireUserId('register');
 
@@ -263,12 +279,36 @@ export class Chat {
         `this store belongs to profile ${JSON.stringify(existing.profile)} of another user; sign in as that user or open another store`,
       );
     }
-    if (existing?.state === 'registered') {
+    if (existing?.state === 'registered' && options.replaceIdentity !== true) {
       this.#profile = existing;
       return;
     }
 
-    const account = existing === undefined ? await this.#createClaim(profile, userId) : await this.#loadAccount();
+    let owned: string | undefined;
+    try {
+      owned = await this.#transport.fetchOwnProfile(userId);
+    } catch (error) {
+      throw toChatError(error, 'registering', profile);
+    }
+    if (owned !== undefined && owned !== profile) {
+      throw new ChatError(
+        'already_registered',
+        `this user already owns the profile ${JSON.stringify(owned)} (one per user); register that name or sign in as another user`,
+      );
+    }
+
+    if (options.replaceIdentity === true && owned === profile) {
+      await this.#replaceIdentity(profile, userId);
+      return;
+    }
+    if (owned === profile && existing === undefined) {
+      throw new ChatError(
+        'already_registered',
+        `this user owns ${JSON.stringify(profile)} but this store holds none of its keys; register with replaceIdentity to give it a new identity key`,
+      );
+    }
+
+    const account = existing === undefined || options.replaceIdentity === true ? await this.#createClaim(profile, userId) : await this.#loadAccount();
     await this.#claim(profile, account);
 
     try {
@@ -498,6 +538,30 @@ export class Chat {
       await state.setProfile({ profile, state: 'claimed', userId });
     });
     return account;
+  }
+
+  /** Publishes a new identity and prekeys for an owned profile, committing them to the store first. */
+  async #replaceIdentity(profile: string, userId: string): Promise<void> {
+    const account = await createAccount();
+    await this.#store.transaction(async (tx) => {
+      const state = new ChatState(tx);
+      await state.setAccount(account);
+      await state.setProfile({ profile, state: 'claimed', userId });
+      for (const key of await tx.keys('session/')) {
+        await tx.delete(key);
+      }
+    });
+
+    try {
+      await this.#transport.publishKeys({ action: 'resetIdentity', identity: publicIdentity(account), ...exportPrekeys(account) });
+    } catch (error) {
+      throw toChatError(error, 'replacing the identity', profile);
+    }
+
+    const registered: ProfileRecord = { profile, state: 'registered', userId };
+    await this.#store.transaction((tx) => new ChatState(tx).setProfile(registered));
+    this.#profile = registered;
+    this.#logger.warn({ profile }, 'identity key replaced; contacts will see an identity change');
   }
 
   async #claim(profile: string, account: AccountState): Promise<void> {

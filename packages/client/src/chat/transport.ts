@@ -152,6 +152,17 @@ export class SupabaseTransport {
   }
 
   /**
+   * Returns the name of the profile `userId` owns, or `undefined` when the
+   * user has not claimed one.
+   */
+  async fetchOwnProfile(userId: string): Promise<string | undefined> {
+    const rows = await this.#postgrest('read own profile', {}, () =>
+      this.#client.from('chat_participants').select('profile').eq('owner_id', userId).limit(1).retry(false),
+    );
+    return (rows as Array<{ profile: string }> | null)?.[0]?.profile;
+  }
+
+  /**
    * Reads the published identity payload of `profile`, or `null` when the
    * profile does not exist or has no identity.
    */

@@ -27,6 +27,7 @@ const USAGE = `Usage:
 Options:
   --email <address>     sign in with email and password (PARLEY_PASSWORD) instead of anonymously
   --policy <policy>     on a contact's identity change: "accept-and-warn" (default) or "reject"
+  --new-identity        give <profile> a new identity key (after losing its store); contacts are warned
   --home <folder>       folder of the per-profile store and session files (default ~/.parley, or PARLEY_HOME)
   -h, --help            show this help
 
@@ -45,6 +46,7 @@ export async function main(argv: string[]): Promise<number> {
       options: {
         email: { type: 'string' },
         policy: { type: 'string', default: 'accept-and-warn' },
+        'new-identity': { type: 'boolean', default: false },
         home: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -83,7 +85,8 @@ export async function main(argv: string[]): Promise<number> {
     const how = signInMethod(parsed.values.email);
     const home = parsed.values.home ?? process.env.PARLEY_HOME ?? join(homedir(), '.parley');
     const backend = resolveBackend();
-    return await run(command, { profile, contact, policy, how, home, backend });
+    const newIdentity = parsed.values['new-identity'] === true;
+    return await run(command, { profile, contact, policy, how, home, backend, newIdentity });
   } catch (error) {
     process.stderr.write(`parley: ${describe(error)}\n`);
     return 1;
@@ -97,6 +100,7 @@ interface RunOptions {
   how: SignIn;
   home: string;
   backend: Backend;
+  newIdentity: boolean;
 }
 
 async function run(command: string, options: RunOptions): Promise<number> {
@@ -111,7 +115,10 @@ async function run(command: string, options: RunOptions): Promise<number> {
   try {
     await signIn(client, options.how, backend);
     const registered = await chat.load();
-    if (registered === undefined) {
+    if (options.newIdentity) {
+      await chat.register(profile, { replaceIdentity: true });
+      process.stdout.write(`Gave ${profile} a new identity key; contacts will be warned of the change.\n`);
+    } else if (registered === undefined) {
       await chat.register(profile);
       process.stdout.write(`Registered profile ${profile}.\n`);
     }
@@ -163,6 +170,8 @@ export function describe(error: unknown): string {
         return `unknown profile: ${error.message}`;
       case 'identity_changed':
         return `identity changed: ${error.message}`;
+      case 'already_registered':
+        return error.message.replace('register with replaceIdentity', 'run again with --new-identity');
       default:
         return error.message;
     }
