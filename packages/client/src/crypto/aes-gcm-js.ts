@@ -207,6 +207,11 @@ class Ghash {
   private y1 = 0;
   private y2 = 0;
   private y3 = 0;
+  // Accumulator Z of the multiplication in progress.
+  private z0 = 0;
+  private z1 = 0;
+  private z2 = 0;
+  private z3 = 0;
 
   constructor(private readonly table: Uint32Array) {}
 
@@ -229,34 +234,48 @@ class Ghash {
     const a1 = this.y1 ^ x1;
     const a2 = this.y2 ^ x2;
     const a3 = this.y3 ^ x3;
+
+    this.z0 = 0;
+    this.z1 = 0;
+    this.z2 = 0;
+    this.z3 = 0;
+    this.absorbWord(a3);
+    this.absorbWord(a2);
+    this.absorbWord(a1);
+    this.absorbWord(a0);
+
+    this.y0 = this.z0;
+    this.y1 = this.z1;
+    this.y2 = this.z2;
+    this.y3 = this.z3;
+  }
+
+  /** Runs four Horner steps, Z = Z * x^8 XOR M[byte], over the bytes of `word` from the lowest. */
+  private absorbWord(word: number): void {
     const table = this.table;
+    let z0 = this.z0;
+    let z1 = this.z1;
+    let z2 = this.z2;
+    let z3 = this.z3;
 
-    let z0 = 0;
-    let z1 = 0;
-    let z2 = 0;
-    let z3 = 0;
-    for (let i = 15; i >= 0; i--) {
-      const word = i < 4 ? a0 : i < 8 ? a1 : i < 12 ? a2 : a3;
-      const byte = (word >>> (8 * (3 - (i & 3)))) & 0xff;
-
-      // Z = Z * x^8, then Z ^= M[byte].
+    for (let shift = 0; shift < 32; shift += 8) {
       const shiftedOut = z3 & 0xff;
       z3 = (z3 >>> 8) | (z2 << 24);
       z2 = (z2 >>> 8) | (z1 << 24);
       z1 = (z1 >>> 8) | (z0 << 24);
       z0 = (z0 >>> 8) ^ REDUCE_8[shiftedOut]!;
 
-      const entry = byte * 4;
+      const entry = ((word >>> shift) & 0xff) * 4;
       z0 ^= table[entry]!;
       z1 ^= table[entry + 1]!;
       z2 ^= table[entry + 2]!;
       z3 ^= table[entry + 3]!;
     }
 
-    this.y0 = z0;
-    this.y1 = z1;
-    this.y2 = z2;
-    this.y3 = z3;
+    this.z0 = z0;
+    this.z1 = z1;
+    this.z2 = z2;
+    this.z3 = z3;
   }
 
   /** Absorbs the length block [len(A)]64 || [len(C)]64 and returns Y as four words. */

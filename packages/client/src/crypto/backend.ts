@@ -3,7 +3,7 @@
  *
  * 'auto' uses the runtime's WebCrypto for each algorithm it offers and
  * @noble/* for the rest, with one exception: a symmetric operation on a short
- * input runs on @noble/*. Every WebCrypto call is asynchronous, and in Node 20
+ * input runs in JavaScript (@noble/*, and aes-gcm-js.ts for AES-GCM). Every WebCrypto call is asynchronous, and in Node 20
  * one call costs 50 to 100 µs however small its input. @noble/* takes 4 to
  * 15 µs for an HMAC or HKDF over a few dozen bytes and about 45 µs for
  * AES-256-GCM over 1 KiB (bench/RESULTS.md names the machine).
@@ -41,7 +41,7 @@ const probes = new Map<WebCryptoAlgorithm, Promise<boolean>>();
 /**
  * Selects where operations run. 'auto' (default) uses WebCrypto where the
  * runtime offers the algorithm, except for symmetric operations on inputs
- * below WEBCRYPTO_MIN_INPUT_BYTES, and @noble/* otherwise. 'webcrypto'
+ * below WEBCRYPTO_MIN_INPUT_BYTES, and JavaScript otherwise. 'webcrypto'
  * requires WebCrypto and throws CryptoError where it is missing. 'noble' never
  * uses WebCrypto. ML-KEM-1024 and the Ed25519 to X25519 conversions always run
  * on @noble/*, because WebCrypto does not define them.

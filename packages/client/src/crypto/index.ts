@@ -3,7 +3,7 @@
  * HKDF, AES-256-GCM and ML-KEM-1024, over raw Uint8Array keys.
  *
  * Each operation runs on the runtime's WebCrypto where it offers the algorithm
- * and on @noble/* otherwise, with short symmetric inputs kept on @noble/*
+ * and on @noble/* otherwise, with short symmetric inputs kept in JavaScript
  * because it is faster there (see `setCryptoBackend`). The module uses no
  * Node-only API, so it runs in browsers, Node >= 20 and Deno. README.md in this
  * folder explains the key choices and the limits of constant-time code and
