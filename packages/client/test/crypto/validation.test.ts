@@ -104,6 +104,22 @@ describe.each(BACKENDS)('validation on %s', (backend) => {
     expect(await ed25519.verify(publicKey, message, malleable)).toBe(false);
   });
 
+  it('ed25519 conversion rejects a non-canonical point', () => {
+    // y = p = 2^255 - 19 is not a canonical field element (RFC 8032 section 5.1.3).
+    const encoded = fromHex('edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f');
+
+    expect(() => ed25519.publicKeyToX25519(encoded)).toThrow('ed25519.publicKeyToX25519: publicKey is not a valid Ed25519 point encoding');
+  });
+
+  it('ed25519 conversion returns an unshared copy', async () => {
+    const { publicKey } = await ed25519.generateKeyPair();
+    const first = ed25519.publicKeyToX25519(publicKey);
+    const expected = toHex(first);
+    first.fill(0);
+
+    expect(toHex(ed25519.publicKeyToX25519(publicKey))).toBe(expected);
+  });
+
   it('ed25519 signs only with a 32-byte seed', async () => {
     await expect(ed25519.sign(new Uint8Array(64), new Uint8Array(1))).rejects.toThrow('ed25519.sign: privateKey must be 32 bytes, got 64');
   });
