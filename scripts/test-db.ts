@@ -5,15 +5,16 @@
 // It starts a cluster on a free port (embedded PostgreSQL 17 by default,
 // PARLEY_PG_BINARIES=system for the system's PostgreSQL 15), applies the
 // Supabase bootstrap and the migrations with the Supabase CLI, runs every
-// pgTAP file in supabase/tests/database over a Node client, then the claim
-// concurrency test. With --lint it first runs `supabase db lint --fail-on
-// error` on the migrated database, which needs the plpgsql_check extension
-// (Debian: postgresql-15-plpgsql-check, so use it with
-// PARLEY_PG_BINARIES=system). The cluster and its data directory are removed
-// at the end, also after a failure or Ctrl-C.
+// pgTAP file in supabase/tests/database over a Node client, then the Node
+// checks in supabase/tests/concurrency (inbox NOTIFY, claim concurrency).
+// With --lint it first runs `supabase db lint --fail-on error` on the
+// migrated database, which needs the plpgsql_check extension (Debian:
+// postgresql-15-plpgsql-check, so use it with PARLEY_PG_BINARIES=system).
+// The cluster and its data directory are removed at the end, also after a
+// failure or Ctrl-C.
 //
 // The run fails on any `not ok`, a plan mismatch, an SQL error, a file with
-// no tests, or a failed concurrency check.
+// no tests, a failed Node check, or a lint error.
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -24,6 +25,7 @@ import { Parser, type FinalResults } from 'tap-parser';
 import { type Cluster, startCluster } from '../packages/local-stack/src/postgres/cluster.ts';
 import { prepareDatabase, runSupabaseCli, withSslDisabled } from '../packages/local-stack/src/migrate.ts';
 import { runClaimConcurrencyTest, type ConcurrencyCheck } from '../supabase/tests/concurrency/claim-prekeys.ts';
+import { runInboxNotifyTest } from '../supabase/tests/concurrency/inbox-notify.ts';
 
 const REPOSITORY_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const PGTAP_DIR = join(REPOSITORY_ROOT, 'supabase', 'tests', 'database');
@@ -249,6 +251,11 @@ async function main(): Promise<number> {
       for (const problem of outcome.problems) console.log(`         ${problem}`);
     }
 
+    const notifyChecks = await runInboxNotifyTest(cluster.superuserUrl);
+    const failedNotifyChecks = notifyChecks.filter((check) => !check.ok);
+    console.log(`${failedNotifyChecks.length === 0 ? 'ok    ' : 'FAILED'} inbox NOTIFY for the local stack (${notifyChecks.length} checks)`);
+    for (const check of failedNotifyChecks) console.log(`         not ok: ${check.name}: ${check.detail}`);
+
     const concurrencyChecks: ConcurrencyCheck[] = [];
     for (let run = 1; run <= options.concurrencyRuns; run += 1) {
       const checks = await runClaimConcurrencyTest(cluster.superuserUrl, { runLabel: `run${run}` });
@@ -261,12 +268,13 @@ async function main(): Promise<number> {
     const assertions = outcomes.reduce((sum, outcome) => sum + outcome.assertions, 0);
     const skipped = outcomes.reduce((sum, outcome) => sum + outcome.skipped.length, 0);
     const failedFiles = outcomes.filter((outcome) => !outcome.ok).length;
-    const failedChecks = concurrencyChecks.filter((check) => !check.ok).length;
+    const failedChecks = concurrencyChecks.filter((check) => !check.ok).length + failedNotifyChecks.length;
     const noFiles = outcomes.length === 0;
 
     console.log(
       `\npgTAP: ${outcomes.length} files, ${assertions} assertions, ${skipped} skipped, ${failedFiles} files failed` +
-        `\nclaim concurrency: ${options.concurrencyRuns} runs, ${concurrencyChecks.length} checks, ${failedChecks} failed`,
+        `\nNode checks: inbox NOTIFY ${notifyChecks.length} checks, claim concurrency ${options.concurrencyRuns} runs with ` +
+        `${concurrencyChecks.length} checks, ${failedChecks} failed`,
     );
     if (noFiles) console.log('No pgTAP files matched, which counts as a failure.');
 
