@@ -132,14 +132,22 @@ describe('identity changes', () => {
     expect(changes[0]!.accepted).toBe(false);
     expect(bob.received).toHaveLength(1);
 
-    const send = bob.chat.send(alice.profile, 'to the old session');
-    await expect(send).resolves.toBeDefined();
+    await expect(bob.chat.send(alice.profile, 'blocked')).rejects.toMatchObject({ code: 'identity_changed' });
 
     const trusted = await bob.chat.trustIdentity(alice.profile);
     expect(trusted.identityKey).toBe(changes[0]!.identityKey);
     await reinstalled.send(bob.profile, 'accepted after trust');
     await waitFor(() => bob.received.length === 2, 'the message after trust');
     expect(bob.received[1]!.text).toBe('accepted after trust');
+
+    // Bob's replies reach the new installation.
+    const reinstalledReceived: string[] = [];
+    reinstalled.on('message', (message) => reinstalledReceived.push(message.text ?? ''));
+    await reinstalled.start();
+    await bob.chat.send(alice.profile, 'reply to the new identity');
+    await waitFor(() => reinstalledReceived.length === 1, 'the reply at the new installation');
+    expect(reinstalledReceived).toEqual(['reply to the new identity']);
+    await reinstalled.stop();
   });
 });
 

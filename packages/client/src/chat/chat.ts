@@ -13,7 +13,7 @@ import { fromBase64UrlOrNull, toBase64Url } from '../protocol/encoding.ts';
 import type { Envelope } from '../protocol/envelope.ts';
 import { formatSafetyNumber, safetyNumber, type IdentityPolicy } from '../protocol/identity.ts';
 import { encryptMessage, initiateSession, type SessionRecord } from '../protocol/session.ts';
-import type { JsonValue, Store } from '../store/store.ts';
+import { sessionKey, type JsonValue, type Store } from '../store/store.ts';
 import { encodeContent, isTextContentType, TEXT_CONTENT_TYPE, validateContentType } from './content.ts';
 import { ChatError } from './errors.ts';
 import { isPolicyViolation, isUniqueViolation, toChatError } from './errors-map.ts';
@@ -502,7 +502,8 @@ export class Chat {
   /**
    * Trusts the identity key `contact` currently publishes, after the user
    * compared safety numbers. Needed under the `reject` policy after an
-   * identity change; returns the new safety number.
+   * identity change. Sessions with an older key of the contact are dropped,
+   * so the next message starts a new session. Returns the new safety number.
    *
    * @throws ChatError `not_registered`, `unknown_profile`.
    */
@@ -510,7 +511,17 @@ export class Chat {
     checkProfileName(contact, 'contact');
     await this.#requireRegistered('trustIdentity');
     const identityKey = await this.#publishedIdentity(contact);
-    await this.#store.transaction((tx) => new ChatState(tx).setTrustedIdentity(contact, identityKey));
+    await this.#store.transaction(async (tx) => {
+      const state = new ChatState(tx);
+      const current = await state.sessions(contact);
+
+      // Sessions with another identity key end here, so the next send claims a fresh bundle.
+      if (current !== null && current.sessions[0]?.remoteIdentityKey !== identityKey) {
+        await tx.delete(sessionKey(contact));
+      }
+      await state.setTrustedIdentity(contact, identityKey);
+      await state.setRejectedIdentity(contact, null);
+    });
     this.#logger.info({ contact }, 'identity key trusted');
     return this.safetyNumber(contact);
   }
@@ -627,6 +638,14 @@ export class Chat {
       const account = await state.account();
       if (account === null) {
         throw new ChatError('not_registered', 'the store has a profile but no account; register again');
+      }
+
+      const rejected = await state.rejectedIdentity(to);
+      if (rejected !== null) {
+        throw new ChatError(
+          'identity_changed',
+          `sending to ${to} failed: ${to} presented a new identity key that was rejected; compare safety numbers, then call trustIdentity(${JSON.stringify(to)})`,
+        );
       }
 
       let record: SessionRecord | null = await state.sessions(to);

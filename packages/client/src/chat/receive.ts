@@ -119,6 +119,9 @@ export async function processTopic(store: Store, topic: InboxTopic, options: Pro
 
       if (identityChange !== undefined) {
         identityChange = { ...identityChange, accepted: false };
+        if (error instanceof ProtocolError && error.code === 'untrusted_identity') {
+          await state.setRejectedIdentity(from, identityChange.identityKey);
+        }
       }
       const code = error instanceof ProtocolError ? error.code : 'invalid_content';
       return { kind: 'failed', code, error, identityChange, usedOneTimePrekey: false };

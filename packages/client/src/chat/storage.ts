@@ -7,6 +7,8 @@
  * - `chat/inbox`: ids of processed topics, and those still to acknowledge
  * - `chat/outbox`: encrypted topics committed but not yet confirmed as sent
  * - `chat/messages/<profile>`: the latest messages exchanged with a contact
+ * - `chat/rejected-identity/<profile>`: an identity key a contact presented
+ *   that the `reject` policy refused, until `trustIdentity`
  */
 import type { AccountState } from '../protocol/account.ts';
 import type { SessionRecord } from '../protocol/session.ts';
@@ -72,6 +74,11 @@ export function messagesKey(profile: string): string {
   return `chat/messages/${profile}`;
 }
 
+/** Store key of an identity key the `reject` policy refused. */
+export function rejectedIdentityKey(profile: string): string {
+  return `chat/rejected-identity/${profile}`;
+}
+
 /** Typed accessors over one transaction. */
 export class ChatState {
   readonly #tx: StoreTransaction;
@@ -110,6 +117,20 @@ export class ChatState {
 
   async setTrustedIdentity(profile: string, identityKey: string): Promise<void> {
     await saveTrustedIdentity(this.#tx, profile, identityKey);
+  }
+
+  /** Returns the identity key the `reject` policy refused for `profile`, or null. */
+  async rejectedIdentity(profile: string): Promise<string | null> {
+    const value = await this.#tx.get(rejectedIdentityKey(profile));
+    return typeof value === 'string' ? value : null;
+  }
+
+  async setRejectedIdentity(profile: string, identityKey: string | null): Promise<void> {
+    if (identityKey === null) {
+      await this.#tx.delete(rejectedIdentityKey(profile));
+    } else {
+      await this.#tx.put(rejectedIdentityKey(profile), identityKey);
+    }
   }
 
   async inbox(): Promise<InboxRecord> {
