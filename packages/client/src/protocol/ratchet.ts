@@ -180,7 +180,14 @@ export async function ratchetDecrypt(
   }
   await skipMessageKeys(working, header.counter);
 
-  const receivingChain = working.receivingChain!;
+  // The initiator starts with the responder's signed prekey as DHr but no
+  // receiving chain; a message claiming that key cannot be genuine.
+  const receivingChain = working.receivingChain;
+  if (receivingChain === null) {
+    throw new ProtocolError('decryption_failed', 'Decryption failed: the message does not belong to this session', {
+      counter: header.counter,
+    });
+  }
   const chainKey = fromBase64Url(receivingChain.chainKey, 'receiving chain key');
   const step = await kdfCk(chainKey);
   wipe(chainKey);

@@ -40,8 +40,12 @@ export class FileStore implements Store {
     try {
       text = await readFile(path, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') {
         return new FileStore(path, new Map());
+      }
+      if (code === 'EISDIR') {
+        throw new ProtocolError('store_foreign', `${path} is a directory, not a Parley store; pass the path of a store file`, { path });
       }
       throw error;
     }

@@ -20,6 +20,7 @@ import {
   type Envelope,
   type SessionRecord,
 } from '../../src/index.ts';
+import { toBase64Url } from '../../src/protocol/encoding.ts';
 import { bundleOf, decoder, smallAccount } from './helpers.ts';
 
 const SEED = 20_261_204;
@@ -191,6 +192,61 @@ describe('random conversations', () => {
         await runConversation(commands);
       }),
       { seed: SEED + 1, numRuns: 15 },
+    );
+  });
+});
+
+describe('forged and malformed input', () => {
+  it('fails only with ProtocolError', async () => {
+    const alice = await smallAccount();
+    const bob = await smallAccount();
+    const bundle = bundleOf(bob, 'bob');
+    const started = await initiateSession(alice, bundle);
+    const first = await encryptMessage(started.record, 'first');
+    const accepted = await decryptEnvelope(bob, null, first.envelope);
+    const reply = await encryptMessage(accepted.record, 'reply');
+
+    const knownKeys = [
+      bundle.signedPrekey.publicKey,
+      first.envelope.ratchetKey,
+      reply.envelope.ratchetKey,
+      bundle.identity.identityKey,
+    ];
+    const key = fc.oneof(
+      fc.constantFrom(...knownKeys),
+      fc.uint8Array({ minLength: 32, maxLength: 32 }).map((bytes) => {
+        bytes[31]! &= 0x7f;
+        return toBase64Url(bytes);
+      }),
+    );
+    const counter = fc.oneof(fc.integer({ min: 0, max: 1100 }), fc.constant(0xffffffff));
+    const forgedMessage = fc.record({
+      v: fc.constant(1),
+      type: fc.constant('message'),
+      ratchetKey: key,
+      previousCounter: counter,
+      counter,
+      ciphertext: fc.uint8Array({ minLength: 16, maxLength: 64 }).map(toBase64Url),
+    });
+    const mutated = fc
+      .tuple(fc.constantFrom<Record<string, unknown>>(first.envelope as never, reply.envelope as never), fc.string(), fc.anything())
+      .map(([envelope, field, value]) => ({ ...envelope, [field]: value }));
+    const receivers: Array<[AccountState, SessionRecord | null]> = [
+      [alice, first.record],
+      [accepted.account, accepted.record],
+      [bob, null],
+    ];
+
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(forgedMessage, mutated), fc.nat({ max: receivers.length - 1 }), async (input, which) => {
+        const [account, record] = receivers[which]!;
+        const error = await decryptEnvelope(account, record, input).then(
+          () => undefined,
+          (caught: unknown) => caught,
+        );
+        expect(error).toBeInstanceOf(ProtocolError);
+      }),
+      { seed: SEED + 2, numRuns: 300 },
     );
   });
 });

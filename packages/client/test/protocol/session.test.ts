@@ -477,6 +477,23 @@ describe('ratchet messages', () => {
     await expectCode(encryptMessage({ format: 'parley.session', v: 1, sessions: [] }, 'x'), 'no_session');
   });
 
+  it('rejects a forged message on the initial chain', async () => {
+    const alice = await smallAccount();
+    const bob = await smallAccount();
+    const bundle = bundleOf(bob, 'bob');
+    const started = await initiateSession(alice, bundle);
+    const sent = await encryptMessage(started.record, 'hello');
+
+    // The initiator's DHr is the signed prekey, with no receiving chain behind it yet.
+    const forged = { ...sent.envelope, type: 'message', ratchetKey: bundle.signedPrekey.publicKey, counter: 0, previousCounter: 0 };
+    delete (forged as Record<string, unknown>).identityKey;
+    for (const field of ['baseKey', 'signedPrekeyId', 'oneTimePrekeyId', 'kemPrekeyId', 'kemCiphertext']) {
+      delete (forged as Record<string, unknown>)[field];
+    }
+    await expectCode(decryptEnvelope(alice, sent.record, forged), 'decryption_failed');
+    await expectCode(decryptEnvelope(alice, sent.record, { ...forged, counter: 3 }), 'decryption_failed');
+  });
+
   it('rejects a message from another session', async () => {
     const pair = await establishedPair();
     const other = await establishedPair();

@@ -160,6 +160,10 @@ describe('FileStore', () => {
     await expect(FileStore.open(path)).rejects.toMatchObject({ code: 'store_corrupt' });
   });
 
+  it('reports a directory at the store path', async () => {
+    await expect(FileStore.open(directory)).rejects.toMatchObject({ code: 'store_foreign' });
+  });
+
   it('reports a foreign file and a newer version', async () => {
     const path = join(directory, 'package.json');
     await writeFile(path, '{"name":"something-else"}');
