@@ -1,6 +1,6 @@
 /**
  * The KDF chains and the message AEAD of the Double Ratchet
- * (Signal's Double Ratchet specification, revision 4, sections 2.2 to 2.4 and 5.2).
+ * (Signal's Double Ratchet specification, revision 1 of 2016-11-20, sections 2.2 to 2.4 and 5.2).
  *
  * Internal to the SDK; exported for the fixed vectors in the tests.
  */

@@ -1,8 +1,8 @@
 /**
- * PQXDH key agreement (Signal's PQXDH specification, revision 3) with
+ * PQXDH key agreement (Signal's PQXDH specification, revision 1 of 2023-05-24) with
  * X25519, ML-KEM-1024 and HKDF-SHA-256.
  *
- * Parameters (section 2.2): info "Parley_CURVE25519_SHA-256_ML-KEM-1024";
+ * Parameters (section 2.1): info "Parley_CURVE25519_SHA-256_ML-KEM-1024";
  * EncodeEC(k) = 0x05 || k; EncodeKEM(k) = 0x08 || k. The identity keys are
  * Ed25519 and enter the DH steps after conversion to X25519. The associated
  * data, IK_A || IK_B as the two raw Ed25519 identity keys (64 bytes), is

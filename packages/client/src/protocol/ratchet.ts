@@ -1,5 +1,5 @@
 /**
- * The Double Ratchet (Signal's Double Ratchet specification, revision 4):
+ * The Double Ratchet (Signal's Double Ratchet specification, revision 1 of 2016-11-20):
  * X25519 DH ratchet, HKDF root chain, HMAC sending and receiving chains,
  * AES-256-GCM messages with associated data = both identity keys + the
  * encoded header. Headers are not encrypted.

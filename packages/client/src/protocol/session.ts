@@ -260,6 +260,10 @@ async function decryptPrekeyEnvelope(
     };
   }
 
+  // NOTE: a first message that used no one-time EC prekey can be replayed
+  // once its session has left the record (after MAX_PREVIOUS_SESSIONS newer
+  // ones): it then starts a new session and decrypts again. PQXDH has this
+  // property by design (its section 4.2); callers dedupe by topic id as well.
   const now = options.now ?? Date.now();
   const keys = findResponderKeys(account, envelope, now);
   const agreed = await agreeAsResponder(account, envelope, keys);
