@@ -46,9 +46,14 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const verifier = new TokenVerifier(keys);
   const apiKeys = new Set([keys.anonKey, keys.serviceRoleKey]);
 
+  // Prepared statements let postgres.js pipeline BEGIN, the settings, the statement and COMMIT
+  // in one round trip; unprepared statements with parameters need a describe round trip each.
+  // Every REST statement returns the same two columns (body text, row_count), so a table change
+  // never invalidates a cached plan's result type. Connections are recycled to bound the cache.
   const sql = postgres(config.databaseUrl, {
     max: POOL_SIZE,
-    prepare: false,
+    prepare: true,
+    max_lifetime: 10 * 60,
     idle_timeout: 60,
     connect_timeout: 10,
     onnotice: () => undefined,

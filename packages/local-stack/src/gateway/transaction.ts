@@ -53,8 +53,8 @@ export async function runAsRole(
   try {
     const pending = [
       connection.unsafe('begin'),
-      connection.unsafe(settingsText, settingsParams as string[]),
-      ...statements.map((statement) => connection.unsafe(statement.text, statement.params as never[])),
+      connection.unsafe(settingsText, settingsParams as string[], { prepare: true }),
+      ...statements.map((statement) => connection.unsafe(statement.text, statement.params as never[], { prepare: true })),
       connection.unsafe(options.rollback === true ? 'rollback' : 'commit'),
     ];
     const results = await Promise.allSettled(pending);
