@@ -94,8 +94,25 @@ describe('command-line chat', () => {
     expect(numberPattern.exec(aliceTerminal.output())![1]).toBe(numberPattern.exec(bobTerminal.output())![1]);
 
     aliceTerminal.type('/quit');
-    bobTerminal.type('/quit');
     expect(await aliceTerminal.exited).toBe(0);
+
+    // Alice comes back with a new identity key; bob's terminal warns before showing her message.
+    const renewed = openTerminal(['chat', alice, bob, '--new-identity'], env);
+    terminals.push(renewed);
+    await waitFor(() => renewed.output().includes(`Chatting as ${alice}`), `alice's new prompt\n${renewed.output()}`, 60_000);
+    renewed.type('new keys, same alice');
+    await waitFor(
+      () => bobTerminal.output().includes(`${alice}: new keys, same alice`),
+      `bob to print the message from the new identity\n${bobTerminal.output()}`,
+    );
+    const bobOutput = bobTerminal.output();
+    const warning = bobOutput.indexOf(`! identity changed: ${alice} has a new identity key`);
+    expect(warning).toBeGreaterThan(-1);
+    expect(warning).toBeLessThan(bobOutput.indexOf(`${alice}: new keys, same alice`));
+
+    renewed.type('/quit');
+    bobTerminal.type('/quit');
+    expect(await renewed.exited).toBe(0);
     expect(await bobTerminal.exited).toBe(0);
   });
 
