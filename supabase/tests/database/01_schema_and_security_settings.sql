@@ -122,6 +122,7 @@ select results_eq(
        ('prekey_stored_max_per_kind', 1000, null),
        ('prekey_upload_max_per_kind', 100, null),
        ('purge_batch_size', 5000, null),
+       ('rate_limit_purge_batch_size', 100000, null),
        ('topic_payload_max_bytes', 65536, null),
        ('topic_rate_limit_max', 60, null),
        ('topic_rate_limit_window', null, interval '1 second'),

@@ -2,7 +2,7 @@
 -- bounded batches and keeps younger ones; pg_cron runs it every minute.
 begin;
 \ir _helpers.psql
-select plan(17);
+select plan(18);
 
 select tests.create_profile('alice');
 select tests.create_profile('bob');
@@ -37,6 +37,12 @@ values ('test', 'zed', 'ended', now() - interval '2 seconds', now() - interval '
 select is(public.purge_stale_topics(), 0::bigint, 'the purge counts only topics');
 select results_eq($$ select target from private.rate_limit_counters where subject = 'zed' $$, $$ values ('current'::text) $$,
   'the purge deletes ended rate limit windows and keeps current ones');
+update private.settings set integer_value = 1 where name = 'rate_limit_purge_batch_size';
+insert into private.rate_limit_counters (bucket, subject, target, window_start, window_end, hits)
+select 'test', 'zed', 'ended-' || i, now() - interval '2 seconds', now() - interval '1 second', 1 from generate_series(1, 2) i;
+select public.purge_stale_topics();
+select is((select count(*)::int from private.rate_limit_counters where target like 'ended-%'), 1,
+  'one purge deletes at most rate_limit_purge_batch_size ended windows');
 
 -- Who may run it.
 select tests.authenticate_as('bob');
