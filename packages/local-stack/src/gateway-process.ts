@@ -1,6 +1,6 @@
 /**
  * Entry point of the gateway child process. The supervisor sends `{ type: 'start', config,
- * logLevel }` over IPC; the process answers `{ type: 'ready', port }` or `{ type: 'failed',
+ * logLevel }` over IPC; the process replies `{ type: 'ready', port }` or `{ type: 'failed',
  * message }`. It exits when the IPC channel closes, so a killed supervisor leaves no gateway.
  */
 import { createLogger } from './logger.ts';

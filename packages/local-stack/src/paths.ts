@@ -17,7 +17,7 @@ export function defaultDataDir(): string {
   return join(repositoryRoot(), '.local', 'stack');
 }
 
-/** The Deno binary shipped by the `deno` npm package. */
+/** Returns the path of the Deno binary shipped by the `deno` npm package. */
 export function denoBinary(): string {
   const root = repositoryRoot();
   const candidates = [

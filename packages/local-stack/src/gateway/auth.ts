@@ -24,7 +24,7 @@ const MAX_METADATA_BYTES = 16 * 1024;
 
 const EMAIL_PATTERN = /^[^\s@]{1,64}@[^\s@]{1,185}\.[^\s@]{2,63}$/;
 
-/** Version of the error format; auth-js reads `code` as the error code when it sees this header. */
+/** Version of the error format; auth-js reads `code` as the error code when the response has this header. */
 const API_VERSION = '2024-01-01';
 
 /** A hash that no password matches, compared on unknown emails so both paths cost one bcrypt check. */

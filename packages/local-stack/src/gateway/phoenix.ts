@@ -92,7 +92,7 @@ export function decodeBinary(frame: Buffer): BinaryBroadcast {
   let offset = 7;
   const fields: string[] = [];
   for (const length of lengths) {
-    if (offset + length > frame.length) throw new FrameError('binary frame is shorter than its header says');
+    if (offset + length > frame.length) throw new FrameError('binary frame is shorter than the lengths in its header');
     fields.push(frame.subarray(offset, offset + length).toString('latin1'));
     offset += length;
   }

@@ -8,10 +8,10 @@ export interface ChannelPermissions {
 
 /**
  * Decides whether a client may read from and write to a private channel, the way Supabase
- * Realtime does: in a transaction that is always rolled back, a probe row for the topic is
- * written to realtime.messages with the server's rights, then, as the token's role with
+ * Realtime does. In a transaction that is always rolled back, a probe row for the topic is
+ * written to realtime.messages with the server's rights. Then, as the token's role with
  * `request.jwt.claims` and `realtime.topic` set, the select policies decide whether the client
- * sees a broadcast row of the topic, and the insert policies whether it may add one.
+ * can read a broadcast row of the topic, and the insert policies whether it may add one.
  */
 export async function authorizeChannel(sql: Sql, subtopic: string, role: string, claims: Claims): Promise<ChannelPermissions> {
   const connection = await sql.reserve();

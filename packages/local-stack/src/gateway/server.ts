@@ -47,7 +47,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const apiKeys = new Set([keys.anonKey, keys.serviceRoleKey]);
 
   // Prepared statements let postgres.js pipeline BEGIN, the settings, the statement and COMMIT
-  // in one round trip; unprepared statements with parameters need a describe round trip each.
+  // in one round trip, because unprepared statements with parameters need a describe round trip each.
   // Every REST statement returns the same two columns (body text, row_count), so a table change
   // never invalidates a cached plan's result type. Connections are recycled to bound the cache.
   const sql = postgres(config.databaseUrl, {
@@ -217,8 +217,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
 /**
  * Makes the pool send string parameters unchanged whatever type PostgreSQL infers for them.
  * postgres.js serializes by the inferred type, which would turn the filter value "true" into
- * `f` for a boolean column or JSON-quote it for a json column; PostgreSQL's own input functions
- * parse text correctly and report a 22P02 error for bad input instead.
+ * `f` for a boolean column or JSON-quote it for a json column. PostgreSQL's own input functions
+ * parse the text correctly and report a 22P02 error for bad input instead.
  */
 function passStringsAsText(sql: Sql): void {
   const serializers = sql.options.serializers as Record<number, (value: unknown) => string>;

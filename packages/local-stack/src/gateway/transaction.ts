@@ -1,6 +1,6 @@
 import type { Sql } from 'postgres';
 
-/** Who a statement runs as: the token's role and claims, as PostgREST and Realtime set them. */
+/** Identity of a statement: the token's role and claims, as PostgREST and Realtime set them. */
 export interface RoleContext {
   role: string;
   claims: Record<string, unknown>;

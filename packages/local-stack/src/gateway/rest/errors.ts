@@ -15,7 +15,7 @@ export class RestError extends Error {
   }
 }
 
-/** A malformed query string, header or body: PostgREST's PGRST100 family, status 400. */
+/** Creates the error for a malformed query string, header or body: PostgREST's PGRST100, status 400. */
 export function parseError(message: string, details: string | null = null): RestError {
   return new RestError(400, 'PGRST100', message, details);
 }

@@ -223,7 +223,7 @@ export function parseRange(header: string | undefined): { offset: number; limit:
 }
 
 
-/** An unsatisfiable Range header: PostgREST answers 416 with PGRST103. */
+/** An unsatisfiable Range header, which PostgREST rejects with 416 and PGRST103. */
 class RestErrorRange extends RestError {
   constructor(header: string) {
     super(416, 'PGRST103', 'Requested range not satisfiable', `Invalid Range header "${header.slice(0, 40)}"; use a-b with a <= b`);
