@@ -13,7 +13,7 @@ import { MemoryStore } from '../../packages/client/src/store/memory.ts';
 import type { Store } from '../../packages/client/src/store/store.ts';
 import type { StackInfo } from './stack-info.ts';
 
-/** The backend of this run. */
+/** Returns the backend of this run. */
 export function stack(): StackInfo {
   return inject('stack');
 }

@@ -3,7 +3,7 @@
  * other profiles, and receive them through events or an async iterator.
  *
  * Created from the app's own signed-in `SupabaseClient` and a `Store`. The
- * server only ever sees public keys and encrypted envelopes; every secret
+ * server only receives public keys and encrypted envelopes. Every secret
  * stays in the store.
  */
 import type { SupabaseClient } from '@supabase/supabase-js';
@@ -33,13 +33,13 @@ export const PROFILE_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{2,63}$/;
 /** Options of {@link Chat}. Every field has a default. */
 export interface ChatOptions {
   /**
-   * What happens when a contact's identity key changes: `accept-and-warn`
-   * (default) emits `identityChanged` and goes on; `reject` emits it, then
-   * reports the contact's messages as errors and fails sends until
-   * `trustIdentity` is called.
+   * Policy for a contact's changed identity key. `accept-and-warn` (default)
+   * emits `identityChanged` and continues. `reject` emits it too, then
+   * reports the contact's messages as errors and fails sends to the contact
+   * until `trustIdentity` is called.
    */
   identityPolicy?: IdentityPolicy;
-  /** Replenish one-time EC or KEM prekeys when the server holds fewer than this. Default 20. */
+  /** Replenish one-time EC or KEM prekeys when the server stores fewer than this. Default 20. */
   prekeyThreshold?: number;
   /** Milliseconds between prekey checks (rotation and replenishment). Default 10 minutes. */
   maintenanceIntervalMs?: number;
@@ -241,7 +241,7 @@ export class Chat {
 
   /**
    * Reads the registered profile from the store and returns its name, or
-   * undefined when the store holds none.
+   * undefined when the store contains none.
    */
   async load(): Promise<string | undefined> {
     this.#profile = await this.#store.transaction((tx) => new ChatState(tx).profile());
@@ -304,7 +304,7 @@ export class Chat {
     if (owned === profile && existing === undefined) {
       throw new ChatError(
         'already_registered',
-        `this user owns ${JSON.stringify(profile)} but this store holds none of its keys; register with replaceIdentity to give it a new identity key`,
+        `this user owns ${JSON.stringify(profile)} but this store contains none of its keys; register with replaceIdentity to give it a new identity key`,
       );
     }
 

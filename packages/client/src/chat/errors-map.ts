@@ -6,7 +6,7 @@ import { ProtocolError } from '../protocol/errors.ts';
 import { ChatError } from './errors.ts';
 import { TransportError } from './retry.ts';
 
-/** PostgreSQL SQLSTATEs the chat layer tells apart. */
+/** PostgreSQL SQLSTATEs the chat layer distinguishes. */
 const SQLSTATE = {
   uniqueViolation: '23505',
   foreignKeyViolation: '23503',

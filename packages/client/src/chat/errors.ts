@@ -9,14 +9,14 @@
  * - `invalid_argument`: a caller passed a malformed profile name, content
  *   type or option; nothing was changed.
  * - `not_signed_in`: the supabase-js client has no session; sign in first.
- * - `not_registered`: the store holds no registered profile; call `register`.
+ * - `not_registered`: the store contains no registered profile; call `register`.
  * - `already_registered`: the store already belongs to another profile.
  * - `profile_taken`: another user owns the profile name.
  * - `unknown_profile`: the recipient does not exist or has published no keys.
  * - `identity_changed`: a contact's identity key changed and the policy is
  *   `reject`; compare safety numbers and call `trustIdentity`.
  * - `rate_limited`: the backend asked to wait longer than the retry policy
- *   allows; `retryAfterMs` holds the requested delay.
+ *   allows; `retryAfterMs` contains the requested delay.
  * - `unavailable`: the backend could not be reached or kept failing after
  *   all retries.
  * - `rejected`: the backend refused the request (a 4xx other than the cases above).

@@ -2,8 +2,8 @@
  * The receive loop: joins the private inbox channel first, then pages the
  * pending topics over REST in id order, so no topic falls between catch-up
  * and live delivery. Notifications trigger coalesced fetches of the topics
- * after the last one seen; every (re)join triggers a catch-up from the start
- * of the inbox, which holds only unacknowledged topics.
+ * after the last one seen. Every (re)join triggers a catch-up from the start
+ * of the inbox, which contains only unacknowledged topics.
  */
 import type { ChatLogger } from './logger.ts';
 import { CoalescingRunner } from './scheduling.ts';

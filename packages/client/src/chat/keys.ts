@@ -14,13 +14,13 @@ import type { SupabaseTransport } from './transport.ts';
 
 /** Settings of {@link maintainKeys}. */
 export interface KeyMaintenanceOptions {
-  /** Replenish a kind of one-time prekey when the server holds fewer than this. */
+  /** Replenish a kind of one-time prekey when the server stores fewer than this. */
   threshold: number;
   /** Age in milliseconds after which the signed prekey and last-resort KEM prekey are replaced. */
   rotationMs: number;
 }
 
-/** What {@link maintainKeys} did. */
+/** Outcome of {@link maintainKeys}. */
 export interface KeyMaintenanceResult {
   rotated: boolean;
   oneTimePrekeysAdded: number;
@@ -39,7 +39,7 @@ export async function maintainKeys(
     const state = new ChatState(tx);
     const account = await state.account();
     if (account === null) {
-      throw new Error('the store holds no account; register the profile again');
+      throw new Error('no account found in the store; register the profile again');
     }
     const result = await rotatePrekeys(account, { rotationMs: options.rotationMs });
     if (result.rotated) {
@@ -69,7 +69,7 @@ export async function maintainKeys(
     const state = new ChatState(tx);
     let account = await state.account();
     if (account === null) {
-      throw new Error('the store holds no account; register the profile again');
+      throw new Error('no account found in the store; register the profile again');
     }
 
     let oneTimePrekeys: Awaited<ReturnType<typeof generateOneTimePrekeys>>['prekeys'] = [];

@@ -15,7 +15,7 @@ import { ContentError, decodeContent, isTextContentType } from './content.ts';
 import { ChatState, markProcessed } from './storage.ts';
 import type { InboxTopic } from './transport.ts';
 
-/** What processing a topic produced; the caller emits it after the commit. */
+/** Result of processing one topic, which the caller emits after the commit. */
 export type TopicOutcome =
   | { kind: 'message'; message: ReceivedMessage; identityChange?: IdentityChange; usedOneTimePrekey: boolean }
   | { kind: 'duplicate'; identityChange?: undefined; usedOneTimePrekey: false }
@@ -31,7 +31,7 @@ export interface ProcessOptions {
 /**
  * Decrypts `topic` and commits its effects in one transaction. Protocol and
  * content failures are committed as processed and returned as `failed`, so
- * the topic is acknowledged and cannot block the inbox; store failures are
+ * the topic is acknowledged and cannot block the inbox. Store failures are
  * thrown and leave everything as it was.
  */
 export async function processTopic(store: Store, topic: InboxTopic, options: ProcessOptions): Promise<TopicOutcome> {
@@ -44,7 +44,7 @@ export async function processTopic(store: Store, topic: InboxTopic, options: Pro
 
     const account = await state.account();
     if (account === null) {
-      throw new Error('the store holds no account; register the profile again');
+      throw new Error('no account found in the store; register the profile again');
     }
 
     const from = topic.fromProfile;

@@ -16,7 +16,7 @@ export interface RetryPolicy {
   rateLimitDelayMs: number;
   /**
    * Longest `Retry-After` in milliseconds that is waited out. A 429 that
-   * asks for more fails at once, with the requested delay in its
+   * requests more fails at once, with the requested delay in its
    * `retryAfterMs`, so an interactive caller is not blocked for minutes.
    */
   maxRetryAfterMs: number;

@@ -1,6 +1,6 @@
 /**
- * What the chat layer keeps in the Store besides the protocol states, and
- * typed access to it inside one transaction. Every value is JSON.
+ * Layout of the chat layer's data in the Store (besides the protocol
+ * states), and typed access to it inside one transaction. Every value is JSON.
  *
  * Keys (the protocol's own: `account`, `session/<profile>`, `identity/<profile>`):
  * - `chat/profile`: the registered profile and its registration state

@@ -106,7 +106,7 @@ interface PostgrestResult<T> {
  *
  * The client must be signed in: Row Level Security decides what each call
  * may read or write, so an unauthenticated call fails with status 401 or
- * sees nothing.
+ * reads nothing.
  */
 export class SupabaseTransport {
   readonly #client: SupabaseClient;
@@ -141,7 +141,7 @@ export class SupabaseTransport {
   /**
    * Claims `profile` for the signed-in user with its identity payload.
    *
-   * Throws a `TransportError` with code `23505` when another user holds the
+   * Throws a `TransportError` with code `23505` when another user owns the
    * name, and with status 403 when the user already owns another profile
    * or the row is rejected by policy.
    */

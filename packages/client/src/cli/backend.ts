@@ -17,7 +17,7 @@ export const LOCAL_STACK_URL = 'http://127.0.0.1:54321';
 export interface Backend {
   url: string;
   anonKey: string;
-  /** Where the settings came from, for messages. */
+  /** Origin of the settings, named in error messages. */
   source: 'environment' | 'local stack';
 }
 
@@ -63,7 +63,7 @@ export function resolveBackend(env: NodeJS.ProcessEnv = process.env): Backend {
   return { url: env.PARLEY_LOCAL_URL ?? LOCAL_STACK_URL, anonKey: stored.anonKey, source: 'local stack' };
 }
 
-/** The keys file of the local stack's default data folder, or of `PARLEY_STACK_DIR`. */
+/** Returns the keys file of the local stack's data folder: `PARLEY_STACK_DIR`, or `.local/stack` in the repository. */
 export function localStackKeysFile(env: NodeJS.ProcessEnv = process.env): string {
   const dataDir = env.PARLEY_STACK_DIR ?? join(repositoryRoot(), '.local', 'stack');
   return join(dataDir, 'keys.json');
@@ -192,7 +192,7 @@ function signInError(backend: Backend, error: { message: string; status?: number
   return new CliError(`${what} failed: ${error?.message ?? 'no user returned'}${error?.status === undefined ? '' : ` (HTTP ${error.status})`}`);
 }
 
-/** The error for a backend that does not answer. */
+/** Returns the error for a backend that cannot be reached. */
 export function unreachable(backend: Backend, cause: unknown): CliError {
   const hint =
     backend.source === 'local stack'
