@@ -44,7 +44,7 @@ export interface Person {
 }
 
 /** Opens the demo in a new context of `browser`, recording console errors and warnings. */
-export async function openPerson(browser: Browser, url: string, viewport = { width: 1100, height: 720 }): Promise<Person> {
+export async function openPerson(browser: Browser, url: string, viewport = { width: 1280, height: 800 }): Promise<Person> {
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   const person: Person = { context, page, console: [], offline: false };

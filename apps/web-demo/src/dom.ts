@@ -38,3 +38,18 @@ export function shortTime(iso: string): string {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/**
+ * Lays out a safety number's groups of 5 digits in `columns` columns. The
+ * groups stay separated by spaces in the text, for copying and screen readers.
+ */
+export function digitGroups(formatted: string, columns: number, props: Props = {}): HTMLElement {
+  const element = h('p', { ...props, class: `digits ${String(props.class ?? '')}`.trim(), style: `--columns: ${columns}` });
+  formatted.split(' ').forEach((group, index) => {
+    if (index > 0) {
+      element.append(' ');
+    }
+    element.append(h('span', {}, group));
+  });
+  return element;
+}

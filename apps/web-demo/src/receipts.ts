@@ -16,12 +16,9 @@ export function encodeReceipt(messageIds: readonly string[]): string {
 }
 
 /** Returns the message ids of a receipt body, or an empty list for a malformed one. */
-export function decodeReceipt(text: string | undefined): string[] {
-  if (text === undefined) {
-    return [];
-  }
+export function decodeReceipt(body: Uint8Array): string[] {
   try {
-    const value = JSON.parse(text) as { v?: unknown; delivered?: unknown };
+    const value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body)) as { v?: unknown; delivered?: unknown };
     if (value.v !== 1 || !Array.isArray(value.delivered)) {
       return [];
     }

@@ -64,6 +64,9 @@ const RECEIPT_DELAY_MS = 200;
 /** Notices kept for the status area. */
 const MAX_NOTICES = 3;
 
+/** Milliseconds a notice stays on screen. */
+const NOTICE_MS = 6000;
+
 interface Conversation {
   messages: ViewMessage[];
   delivered: Set<string>;
@@ -85,6 +88,8 @@ export class ChatSession {
 
   readonly #conversations = new Map<string, Conversation>();
   readonly #receiptQueue = new Map<string, string[]>();
+  /** Receipts for contacts with a pending identity warning, sent once the user accepts. */
+  readonly #heldReceipts = new Map<string, string[]>();
   #receiptTimer: ReturnType<typeof setTimeout> | undefined;
   #localKeys = 0;
   #paused = false;
@@ -123,9 +128,14 @@ export class ChatSession {
     return this.#paused;
   }
 
-  /** Messages of the open conversation, oldest first. */
+  /** Messages of the open conversation, oldest first, without incoming ones from a blocked contact. */
   get messages(): ViewMessage[] {
-    return this.openContact === undefined ? [] : (this.#conversations.get(this.openContact)?.messages ?? []);
+    const contact = this.openContact;
+    if (contact === undefined) {
+      return [];
+    }
+    const messages = this.#conversations.get(contact)?.messages ?? [];
+    return this.isBlocked(contact) ? messages.filter((message) => message.direction === 'out') : messages;
   }
 
   warning(contact: string): IdentityWarning | undefined {
@@ -232,6 +242,10 @@ export class ChatSession {
       delete records.warnings[contact];
     });
     this.#notice(`You accepted the new safety number of ${contact}.`);
+    for (const id of this.#heldReceipts.get(contact) ?? []) {
+      this.#queueReceipt(contact, id);
+    }
+    this.#heldReceipts.delete(contact);
   }
 
   /** Blocks the contact: their messages are hidden and nothing is sent to them. */
@@ -243,6 +257,7 @@ export class ChatSession {
       }
     });
     this.#receiptQueue.delete(contact);
+    this.#heldReceipts.delete(contact);
     this.onChange();
   }
 
@@ -353,7 +368,7 @@ export class ChatSession {
     const conversation = this.#conversations.get(contact);
 
     if (isReceipt(message.contentType)) {
-      const ids = decodeReceipt(message.text);
+      const ids = decodeReceipt(message.body);
       if (conversation !== undefined) {
         applyReceipt(conversation, ids);
         this.onChange();
@@ -399,11 +414,16 @@ export class ChatSession {
   #notice(text: string): void {
     this.notices = [...this.notices, text].slice(-MAX_NOTICES);
     this.onChange();
+    setTimeout(() => {
+      this.notices = this.notices.filter((notice) => notice !== text);
+      this.onChange();
+    }, NOTICE_MS);
   }
 
   #queueReceipt(contact: string, messageId: string): void {
     if (this.records.warnings[contact] !== undefined) {
-      // No receipts to a key the user has not accepted yet.
+      // No receipts to a key the user has not accepted yet: they wait for the user's choice.
+      this.#heldReceipts.set(contact, [...(this.#heldReceipts.get(contact) ?? []), messageId]);
       return;
     }
     const ids = this.#receiptQueue.get(contact) ?? [];
@@ -435,7 +455,7 @@ export class ChatSession {
     for (const { direction, message } of history) {
       if (isReceipt(message.contentType)) {
         if (direction === 'in') {
-          for (const id of decodeReceipt(message.text)) {
+          for (const id of decodeReceipt(message.body)) {
             conversation.delivered.add(id);
           }
         }

@@ -5,7 +5,7 @@
  */
 import { PROFILE_NAME_PATTERN } from '@parley/client';
 
-import { errorMessage, h, replaceChildren, shortTime } from '../dom.ts';
+import { digitGroups, errorMessage, h, replaceChildren, shortTime } from '../dom.ts';
 import type { ChatSession, ConnectionStatus, MessageState, ViewMessage } from '../session.ts';
 import { ServerPanel } from './server-panel.ts';
 
@@ -20,6 +20,13 @@ const CONNECTION_LABELS: Record<ConnectionStatus, string> = {
   reconnecting: 'Reconnecting…',
   offline: 'Offline',
   paused: 'Receiving paused',
+};
+
+const STATE_MARKS: Record<MessageState, string> = {
+  sending: '',
+  sent: '✓ ',
+  delivered: '✓✓ ',
+  failed: '⚠ ',
 };
 
 const STATE_LABELS: Record<MessageState, string> = {
@@ -218,6 +225,7 @@ export class ChatScreen {
           h(
             'span',
             { class: `state state-${message.state}`, 'data-testid': 'message-state', title: message.error ?? '' },
+            h('span', { 'aria-hidden': 'true' }, STATE_MARKS[message.state]),
             STATE_LABELS[message.state],
           ),
         );
@@ -269,7 +277,7 @@ export class ChatScreen {
             {},
             `${contact} may have reinstalled the app or reset their keys, or someone may be trying to intercept the conversation. Compare the new safety number with ${contact} in person or over another channel before you accept it.`,
           ),
-          h('p', { class: 'digits', 'data-testid': 'warning-safety-number' }, warning.safetyNumber),
+          digitGroups(warning.safetyNumber, 4, { 'data-testid': 'warning-safety-number' }),
           h('div', { class: 'row' }, accept, block),
           status,
         ),
@@ -345,7 +353,7 @@ export class ChatScreen {
       const number = await this.#session.contactSafetyNumber(contact);
       replaceChildren(
         body,
-        h('p', { class: 'digits large', 'data-testid': 'contact-safety-number' }, number.formatted),
+        digitGroups(number.formatted, 4, { class: 'large', 'data-testid': 'contact-safety-number' }),
         h(
           'p',
           {},
@@ -409,7 +417,7 @@ export class ChatScreen {
       replaceChildren(
         body,
         h('h3', {}, 'Your safety code'),
-        h('p', { class: 'digits large', 'data-testid': 'own-safety-code' }, own.code),
+        digitGroups(own.code, 3, { class: 'large', 'data-testid': 'own-safety-code' }),
         h('p', {}, 'These 30 digits are your half of every safety number: a contact comparing numbers with you finds them in theirs.'),
         h('p', { class: 'hint' }, 'Identity key: ', h('code', {}, own.identityKey)),
       );
