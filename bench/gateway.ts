@@ -6,7 +6,7 @@
 //
 //   npm run bench:gateway -- [--requests=2000] [--messages=300]
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
@@ -43,16 +43,26 @@ function summarize(samples: number[], elapsedMs: number): Summary {
   };
 }
 
-async function measure(count: number, run: (index: number) => Promise<void>): Promise<Summary> {
-  for (let index = 0; index < WARMUP; index++) await run(-index - 1);
-  const samples: number[] = [];
-  const started = performance.now();
-  for (let index = 0; index < count; index++) {
-    const before = performance.now();
-    await run(index);
-    samples.push(performance.now() - before);
+/**
+ * Measures several variants of one operation in interleaved rounds (A, B, C, A, B, C, ...), so a
+ * change in machine load during the run affects every variant alike.
+ */
+async function measureInterleaved(count: number, variants: ((index: number) => Promise<void>)[]): Promise<Summary[]> {
+  for (let index = 0; index < WARMUP; index++) {
+    for (const run of variants) await run(-index - 1);
   }
-  return summarize(samples, performance.now() - started);
+  const samples: number[][] = variants.map(() => []);
+  const busy: number[] = variants.map(() => 0);
+  for (let index = 0; index < count; index++) {
+    for (const [position, run] of variants.entries()) {
+      const before = performance.now();
+      await run(index);
+      const elapsed = performance.now() - before;
+      (samples[position] as number[]).push(elapsed);
+      busy[position] = (busy[position] as number) + elapsed;
+    }
+  }
+  return samples.map((list, position) => summarize(list, busy[position] as number));
 }
 
 const root = await mkdtemp(join(tmpdir(), 'parley-bench-gateway-'));
@@ -92,41 +102,43 @@ try {
   // The direct baselines use one connection, as the sequential gateway client needs one at a time.
   const direct = postgres(stack.dbUrl, { max: 1, onnotice: () => undefined });
 
-  progress(`REST insert: ${REQUESTS} requests each way`);
-  const gatewayInsert = await measure(REQUESTS, async (index) => {
-    const response = await fetch(`${stack.apiUrl}/rest/v1/bench_items`, { method: 'POST', headers, body: JSON.stringify({ body: `gateway ${index}` }) });
-    await response.arrayBuffer();
-    if (response.status !== 201) throw new Error(`insert returned ${response.status}`);
-  });
-  const directInsert = await measure(REQUESTS, async (index) => {
-    await direct`insert into public.bench_items (owner_id, body) values (${userId}, ${`direct ${index}`})`;
-  });
-  const directInsertAsRole = await measure(REQUESTS, async (index) => {
-    await direct.begin(async (transaction) => {
-      await transaction`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${claims}, true)`;
-      await transaction`insert into public.bench_items (body) values (${`direct-role ${index}`})`;
-    });
-  });
+  progress(`REST insert: ${REQUESTS} requests per variant`);
+  const [gatewayInsert, directInsert, directInsertAsRole] = await measureInterleaved(REQUESTS, [
+    async (index) => {
+      const response = await fetch(`${stack.apiUrl}/rest/v1/bench_items`, { method: 'POST', headers, body: JSON.stringify({ body: `gateway ${index}` }) });
+      await response.arrayBuffer();
+      if (response.status !== 201) throw new Error(`insert returned ${response.status}`);
+    },
+    async (index) => {
+      await direct`insert into public.bench_items (owner_id, body) values (${userId}, ${`direct ${index}`})`;
+    },
+    async (index) => {
+      await direct.begin(async (transaction) => {
+        await transaction`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${claims}, true)`;
+        await transaction`insert into public.bench_items (body) values (${`direct-role ${index}`})`;
+      });
+    },
+  ]) as [Summary, Summary, Summary];
 
   const [{ max_id: maxId } = { max_id: 1 }] = await sql<{ max_id: number }[]>`select max(id)::int as max_id from public.bench_items`;
-  progress(`REST select: ${REQUESTS} requests each way`);
-  const gatewaySelect = await measure(REQUESTS, async (index) => {
-    const id = 1 + (Math.abs(index) * 7919) % maxId;
-    const response = await fetch(`${stack.apiUrl}/rest/v1/bench_items?select=id,body&id=eq.${id}`, { headers });
-    await response.arrayBuffer();
-    if (response.status !== 200) throw new Error(`select returned ${response.status}`);
-  });
-  const directSelect = await measure(REQUESTS, async (index) => {
-    const id = 1 + (Math.abs(index) * 7919) % maxId;
-    await direct`select id, body from public.bench_items where id = ${id}`;
-  });
-  const directSelectAsRole = await measure(REQUESTS, async (index) => {
-    const id = 1 + (Math.abs(index) * 7919) % maxId;
-    await direct.begin(async (transaction) => {
-      await transaction`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${claims}, true)`;
-      await transaction`select id, body from public.bench_items where id = ${id}`;
-    });
-  });
+  progress(`REST select: ${REQUESTS} requests per variant`);
+  const idFor = (index: number) => 1 + ((Math.abs(index) * 7919) % maxId);
+  const [gatewaySelect, directSelect, directSelectAsRole] = await measureInterleaved(REQUESTS, [
+    async (index) => {
+      const response = await fetch(`${stack.apiUrl}/rest/v1/bench_items?select=id,body&id=eq.${idFor(index)}`, { headers });
+      await response.arrayBuffer();
+      if (response.status !== 200) throw new Error(`select returned ${response.status}`);
+    },
+    async (index) => {
+      await direct`select id, body from public.bench_items where id = ${idFor(index)}`;
+    },
+    async (index) => {
+      await direct.begin(async (transaction) => {
+        await transaction`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${claims}, true)`;
+        await transaction`select id, body from public.bench_items where id = ${idFor(index)}`;
+      });
+    },
+  ]) as [Summary, Summary, Summary];
   await direct.end();
 
   const realtimeRows: string[] = [];
@@ -185,9 +197,9 @@ try {
   const row = (name: string, summary: Summary, baseline?: Summary) =>
     `| ${name} | ${summary.p50.toFixed(3)} | ${summary.p99.toFixed(3)} | ${summary.mean.toFixed(3)} | ${summary.perSecond.toFixed(0)} | ${baseline === undefined ? '' : `${(summary.mean / baseline.mean).toFixed(2)}x`} |`;
   const lines = [
-    `REST, ${REQUESTS} sequential requests per row after ${WARMUP} warm-up requests, one client, latency in ms:`,
+    `REST, ${REQUESTS} sequential requests per row after ${WARMUP} warm-up requests, one client, variants interleaved, latency in ms:`,
     '',
-    '| operation | p50 | p99 | mean | per second | mean vs direct |',
+    '| operation | p50 | p99 | mean | per second of busy time | mean vs direct |',
     '| --- | --- | --- | --- | --- | --- |',
     row('insert, gateway (HTTP + JWT + role switch + RLS)', gatewayInsert, directInsert),
     row('insert, direct SQL (superuser, no RLS)', directInsert),
@@ -196,7 +208,8 @@ try {
     row('select by id, direct SQL (superuser, no RLS)', directSelect),
     row('select by id, direct SQL as the role with claims', directSelectAsRole, directSelect),
     '',
-    `Gateway mean versus direct SQL in the same transaction shape: insert ${(gatewayInsert.mean / directInsertAsRole.mean).toFixed(2)}x, select ${(gatewaySelect.mean / directSelectAsRole.mean).toFixed(2)}x.`,
+    `Gateway p50 versus direct SQL: insert ${(gatewayInsert.p50 / directInsert.p50).toFixed(2)}x (${(gatewayInsert.p50 / directInsertAsRole.p50).toFixed(2)}x against the same transaction as the role), select ${(gatewaySelect.p50 / directSelect.p50).toFixed(2)}x (${(gatewaySelect.p50 / directSelectAsRole.p50).toFixed(2)}x).`,
+    `Load average during the run (1, 5, 15 min): ${loadavg().map((value) => value.toFixed(1)).join(', ')} on ${cpus().length} cores.`,
     '',
     'Realtime, realtime.send to one random subscribed client of N, each on its own private channel, sequential, latency in ms from the SQL call to the frame at the client:',
     '',

@@ -246,7 +246,7 @@ describe.skipIf(externalTarget)('realtime protocol', () => {
     socket.close();
   });
 
-  it('closes a private channel on an invalid access_token and keeps it on a valid one', async () => {
+  it('checks access_token updates', async () => {
     const member = await user();
     const { data } = await member.client.auth.getSession();
     const token = data.session?.access_token as string;

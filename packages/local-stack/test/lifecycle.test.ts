@@ -119,14 +119,16 @@ describe.skipIf(externalTarget)('lifecycle', () => {
     }
   });
 
-  it('recovers from kill -9 of the gateway and stops every child on SIGINT', async () => {
+  it('survives kill -9 of the gateway', async () => {
     const dataDir = join(root, 'command');
     const { child, apiUrl } = await startCommand(dataDir);
     const lock = await readLock(dataDir);
     const gateway = lock.children.find((entry) => entry.role === 'gateway')?.pid as number;
     const functions = lock.children.find((entry) => entry.role === 'functions')?.pid as number;
     const postgres = (await postmasterPid(dataDir)) as number;
-    expect(isAlive(gateway) && isAlive(functions) && isAlive(postgres)).toBe(true);
+    expect(isAlive(gateway)).toBe(true);
+    expect(isAlive(functions)).toBe(true);
+    expect(isAlive(postgres)).toBe(true);
 
     process.kill(gateway, 'SIGKILL');
     await waitFor(async () => {
@@ -143,7 +145,7 @@ describe.skipIf(externalTarget)('lifecycle', () => {
     expect(existsSync(join(dataDir, 'stack.lock'))).toBe(false);
   });
 
-  it('recovers a stale lock and an orphaned PostgreSQL after kill -9 of npm start', async () => {
+  it('recovers after kill -9 of npm start', async () => {
     const dataDir = join(root, 'killed');
     const first = await startCommand(dataDir);
     const lock = await readLock(dataDir);

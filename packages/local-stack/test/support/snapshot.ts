@@ -1,6 +1,6 @@
 import type { Sql } from 'postgres';
 
-/** A digest of every row the bad-input and fuzz tests could touch, to prove they changed nothing. */
+/** Digests every row the bad-input and fuzz tests could touch, to prove they changed nothing. */
 export async function databaseSnapshot(sql: Sql): Promise<Record<string, string>> {
   const [row] = await sql<Record<string, string>[]>`
     select

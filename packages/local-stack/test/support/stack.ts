@@ -9,8 +9,8 @@ import WebSocket from 'ws';
 import { startStack, type Stack } from '../../src/index.ts';
 
 /**
- * The stack under test. By default a fresh local stack in a temporary folder; with
- * SUPABASE_URL, SUPABASE_ANON_KEY, SUPABASE_SERVICE_ROLE_KEY and SUPABASE_DB_URL set, an
+ * The stack under test. By default it is a fresh local stack in a temporary folder. With
+ * SUPABASE_URL, SUPABASE_ANON_KEY, SUPABASE_SERVICE_ROLE_KEY and SUPABASE_DB_URL set, it is an
  * existing stack such as `supabase start`, and tests that need the local stack's internals skip.
  */
 export interface TestTarget {
@@ -131,7 +131,7 @@ export async function signLocalToken(target: TestTarget, claims: Record<string, 
   return new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: stored.privateJwk.kid, typ: 'JWT' }).setIssuedAt().setExpirationTime(expiresAt).sign(key);
 }
 
-/** A base64url string of `bytes` random bytes without padding. */
+/** Returns `bytes` random bytes as unpadded base64url. */
 export function randomBase64url(bytes: number): string {
   return randomBytes(bytes).toString('base64url');
 }
