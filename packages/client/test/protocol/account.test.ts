@@ -14,7 +14,7 @@ import {
   rotatePrekeys,
   serializeAccount,
   serializeSessionRecord,
-} from '../../src/index.ts';
+} from '../../src/protocol/index.ts';
 import { concatBytes, fromBase64Url } from '../../src/protocol/encoding.ts';
 import { establishedPair, smallAccount } from './helpers.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { encodeEnvelope, parseEnvelope, ProtocolError, type Envelope } from '../../src/index.ts';
+import { encodeEnvelope, parseEnvelope, ProtocolError, type Envelope } from '../../src/protocol/index.ts';
 import { fromBase64UrlOrNull, toBase64Url } from '../../src/protocol/encoding.ts';
 
 const key = toBase64Url(new Uint8Array(32).fill(7));

@@ -20,7 +20,7 @@ import {
   type Envelope,
   type PrekeyBundle,
   type SessionRecord,
-} from '../../src/index.ts';
+} from '../../src/protocol/index.ts';
 import { toBase64Url } from '../../src/protocol/encoding.ts';
 import { decryptWithMessageKey, encryptWithMessageKey, kdfCk, kdfRk, messageKeyMaterial } from '../../src/protocol/kdf.ts';
 import { encodeHeader } from '../../src/protocol/ratchet.ts';

@@ -15,7 +15,7 @@ import {
   type Envelope,
   type PrekeyBundle,
   type SessionRecord,
-} from '../../src/index.ts';
+} from '../../src/protocol/index.ts';
 
 export const decoder = new TextDecoder();
 

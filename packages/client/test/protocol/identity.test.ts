@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { checkIdentity, formatSafetyNumber, ProtocolError, safetyNumber } from '../../src/index.ts';
+import { checkIdentity, formatSafetyNumber, ProtocolError, safetyNumber } from '../../src/protocol/index.ts';
 import { smallAccount } from './helpers.ts';
 
 describe('safetyNumber', () => {

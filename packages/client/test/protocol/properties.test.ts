@@ -19,7 +19,7 @@ import {
   type AccountState,
   type Envelope,
   type SessionRecord,
-} from '../../src/index.ts';
+} from '../../src/protocol/index.ts';
 import { toBase64Url } from '../../src/protocol/encoding.ts';
 import { bundleOf, decoder, smallAccount } from './helpers.ts';
 

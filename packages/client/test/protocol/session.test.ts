@@ -12,7 +12,7 @@ import {
   type AccountState,
   type Envelope,
   type SessionRecord,
-} from '../../src/index.ts';
+} from '../../src/protocol/index.ts';
 import { toBase64Url, fromBase64Url } from '../../src/protocol/encoding.ts';
 import { bundleOf, decoder, establishedPair, smallAccount } from './helpers.ts';
 

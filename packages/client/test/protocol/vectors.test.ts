@@ -16,7 +16,7 @@ import {
   ProtocolError,
   safetyNumber,
   type SessionRecord,
-} from '../../src/index.ts';
+} from '../../src/protocol/index.ts';
 import { decryptWithMessageKey, encryptWithMessageKey, kdfCk, kdfRk, messageKeyMaterial } from '../../src/protocol/kdf.ts';
 import { encodeHeader } from '../../src/protocol/ratchet.ts';
 import type { SessionVectors } from './generate-vectors.ts';
