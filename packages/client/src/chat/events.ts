@@ -77,6 +77,7 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     }
   }
 
+  /** Returns the next item, waiting for one when the queue is empty. */
   next(): Promise<IteratorResult<T>> {
     const item = this.#items.shift();
     if (item !== undefined) {
@@ -88,6 +89,7 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     return new Promise((resolve) => this.#waiting.push(resolve));
   }
 
+  /** Ends the iteration and drops queued items; called when a `for await` loop breaks. */
   return(): Promise<IteratorResult<T>> {
     this.close();
     this.#items.length = 0;

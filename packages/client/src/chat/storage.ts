@@ -65,8 +65,13 @@ export interface StoredMessage {
 /** Processed topic ids remembered for recognizing redelivery. */
 export const MAX_RECENT_TOPIC_IDS = 10_000;
 
+/** Store key of the registered profile ({@link ProfileRecord}). */
 export const PROFILE_KEY = 'chat/profile';
+
+/** Store key of the processed topic ids ({@link InboxRecord}). */
 export const INBOX_KEY = 'chat/inbox';
+
+/** Store key of the topics committed but not yet confirmed as sent ({@link OutboxEntry}[]). */
 export const OUTBOX_KEY = 'chat/outbox';
 
 /** Store key of a contact's message history. */
@@ -87,6 +92,7 @@ export class ChatState {
     this.#tx = tx;
   }
 
+  /** Returns the registered profile, or undefined before registration. */
   async profile(): Promise<ProfileRecord | undefined> {
     return (await this.#tx.get(PROFILE_KEY)) as ProfileRecord | undefined;
   }
