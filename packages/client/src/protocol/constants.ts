@@ -51,8 +51,12 @@ export const MAX_KEY_ID = 2147483647;
 /** Largest ratchet message counter (`N` and `PN`); the header stores them as uint32. */
 export const MAX_COUNTER = 0xffffffff;
 
-/** Largest plaintext accepted by `encrypt`, in bytes. */
-export const MAX_PLAINTEXT_BYTES = 256 * 1024;
+/**
+ * Largest plaintext `encryptMessage` accepts: 46 KiB. With it, the largest
+ * possible prekey envelope is 65,306 bytes as PostgreSQL's jsonb text, within
+ * the database's default `topic_payload_max_bytes` of 65,536.
+ */
+export const MAX_PLAINTEXT_BYTES = 46 * 1024;
 
 /** Type byte in front of an encoded X25519 public key, as Signal encodes them. */
 export const EC_KEY_TYPE = 0x05;

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
-import { encodeEnvelope, parseEnvelope, ProtocolError, type Envelope } from '../../src/protocol/index.ts';
+import { encodeEnvelope, encryptMessage, initiateSession, limits, parseEnvelope, ProtocolError, type Envelope } from '../../src/protocol/index.ts';
 import { fromBase64UrlOrNull, toBase64Url } from '../../src/protocol/encoding.ts';
+import { bundleOf, smallAccount } from './helpers.ts';
 
 const key = toBase64Url(new Uint8Array(32).fill(7));
 const kemCiphertext = toBase64Url(new Uint8Array(1568).fill(9));
@@ -90,7 +91,7 @@ describe('parseEnvelope', () => {
       ['kemCiphertext', { ...prekey, kemCiphertext: toBase64Url(new Uint8Array(1567)) }],
       ['kemCiphertext', { ...prekey, kemCiphertext: toBase64Url(new Uint8Array(1088)) }],
       ['ciphertext', { ...message, ciphertext: toBase64Url(new Uint8Array(15)) }],
-      ['ciphertext', { ...message, ciphertext: toBase64Url(new Uint8Array(256 * 1024 + 17)) }],
+      ['ciphertext', { ...message, ciphertext: toBase64Url(new Uint8Array(46 * 1024 + 17)) }],
     ];
     for (const [field, input] of cases) {
       const error = parseError(input);
@@ -162,5 +163,22 @@ describe('base64url decoding', () => {
       const bytes = Uint8Array.from({ length }, (_, i) => (i * 37 + length) & 0xff);
       expect(fromBase64UrlOrNull(toBase64Url(bytes))).toEqual(bytes);
     }
+  });
+});
+
+describe('envelope size', () => {
+  it('fits the topic payload limit at the largest plaintext', async () => {
+    const alice = await smallAccount();
+    const bob = await smallAccount();
+    const started = await initiateSession(alice, bundleOf(bob, 'bob'));
+    const sent = await encryptMessage(started.record, new Uint8Array(limits.MAX_PLAINTEXT_BYTES));
+    const envelope = { ...sent.envelope, previousCounter: 0xffffffff, counter: 0xffffffff, signedPrekeyId: 2147483647, kemPrekeyId: 2147483647, oneTimePrekeyId: 2147483647 };
+
+    // PostgreSQL's jsonb text form puts a space after every ':' and ','.
+    const jsonbText = JSON.stringify(envelope).replaceAll('":', '": ').replaceAll(',"', ', "');
+    expect(new TextEncoder().encode(jsonbText).length).toBeLessThanOrEqual(65_536);
+    await expect(encryptMessage(started.record, new Uint8Array(limits.MAX_PLAINTEXT_BYTES + 1))).rejects.toMatchObject({
+      code: 'invalid_argument',
+    });
   });
 });
