@@ -1,4 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +51,18 @@ async function runOnce(args: string[], env: Record<string, string>): Promise<{ c
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   return { code, output };
+}
+
+/** Returns a port on 127.0.0.1 that was free a moment ago, so connecting to it is refused. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === 'string') {
+    throw new Error('the probe server has no TCP address');
+  }
+  return address.port;
 }
 
 describe('command-line chat', () => {
@@ -128,12 +141,26 @@ describe('command-line chat', () => {
   });
 
   it('reports a backend that is not running', async () => {
+    const port = await closedPort();
     const result = await runOnce(['chat', uniqueProfile('dave')], {
       ...env,
-      SUPABASE_URL: 'http://127.0.0.1:9',
+      SUPABASE_URL: `http://127.0.0.1:${port}`,
     });
     expect(result.code).toBe(1);
-    expect(result.output).toMatch(/cannot reach http:\/\/127\.0\.0\.1:9/);
+    expect(result.output).toContain(`cannot reach http://127.0.0.1:${port}: check SUPABASE_URL`);
+  });
+
+  it.skipIf(stack().stackDir === null)('finds the local stack without SUPABASE_URL', async () => {
+    const frank = uniqueProfile('frank');
+    const result = await runOnce(['safety-number', frank, frank.replace('frank', 'grace')], {
+      PARLEY_HOME: home,
+      SUPABASE_URL: '',
+      PARLEY_STACK_DIR: stack().stackDir!,
+      PARLEY_LOCAL_URL: stack().apiUrl,
+    });
+    expect(result.output).toContain(`Registered profile ${frank}.`);
+    expect(result.output).toMatch(/unknown profile: .*does not exist/);
+    expect(result.code).toBe(1);
   });
 
   it('reports a missing local stack', async () => {

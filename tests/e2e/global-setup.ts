@@ -23,6 +23,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       serviceRoleKey: requireEnv('SUPABASE_SERVICE_ROLE_KEY'),
       dbUrl: requireEnv('SUPABASE_DB_URL'),
       controlUrl: null,
+      stackDir: null,
     };
     project.provide('stack', info);
     return async () => {};
@@ -41,6 +42,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     serviceRoleKey: stack.serviceRoleKey,
     dbUrl: stack.dbUrl,
     controlUrl: control.url,
+    stackDir: dataDir,
   });
 
   return async () => {

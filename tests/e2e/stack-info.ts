@@ -7,6 +7,8 @@ export interface StackInfo {
   dbUrl: string;
   /** Control server of the local stack, or null against an external stack. */
   controlUrl: string | null;
+  /** Data folder of the local stack (with its keys.json), or null against an external stack. */
+  stackDir: string | null;
 }
 
 declare module 'vitest' {

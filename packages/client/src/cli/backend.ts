@@ -60,6 +60,7 @@ export function resolveBackend(env: NodeJS.ProcessEnv = process.env): Backend {
   if (typeof stored.anonKey !== 'string') {
     throw new CliError(`${keysFile} has no anon key: restart the local stack with "npm start"`);
   }
+  // PARLEY_LOCAL_URL points at a local stack on another port, such as the one of the end-to-end tests.
   return { url: env.PARLEY_LOCAL_URL ?? LOCAL_STACK_URL, anonKey: stored.anonKey, source: 'local stack' };
 }
 

@@ -106,7 +106,7 @@ interface RunOptions {
 async function run(command: string, options: RunOptions): Promise<number> {
   const { profile, home, backend } = options;
   const logFile = join(home, `${profile}.log`);
-  const logger = pino({ level: process.env.PARLEY_LOG_LEVEL ?? 'info' }, pino.destination({ dest: logFile, mkdir: true, sync: false }));
+  const logger = pino({ level: process.env.PARLEY_LOG_LEVEL ?? 'info' }, pino.destination({ dest: logFile, mkdir: true, sync: true }));
 
   const client = createBackendClient(backend, join(home, `${profile}.session.json`));
   const store = await FileStore.open(join(home, `${profile}.store.json`));
@@ -142,7 +142,6 @@ async function run(command: string, options: RunOptions): Promise<number> {
     await chat.stop().catch(() => undefined);
     await store.close();
     client.realtime.disconnect();
-    logger.flush();
   }
 }
 

@@ -4,4 +4,7 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { main } = await import('./main.ts');
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+
+// Exit now: idle sockets and timers of supabase-js would keep the process alive for seconds.
+process.exit(code);
