@@ -43,6 +43,31 @@ async function waitForState(page: Page, text: string, state: string): Promise<vo
   await page.locator(`[data-testid="message"][data-state="${state}"]`).filter({ hasText: text }).waitFor({ timeout: 30_000 });
 }
 
+/**
+ * Saves both pages at a narrower size next to each other in one picture,
+ * composed in a blank page of the same browser.
+ */
+async function composeSideBySide(left: Page, right: Page, name: string): Promise<void> {
+  const size = { width: 960, height: 640 };
+  const images: string[] = [];
+  for (const page of [left, right]) {
+    const original = page.viewportSize()!;
+    await page.setViewportSize(size);
+    await page.waitForTimeout(200);
+    images.push((await page.screenshot()).toString('base64'));
+    await page.setViewportSize(original);
+  }
+
+  const canvas = await browser.newPage({ viewport: { width: size.width * 2 + 48, height: size.height + 32 } });
+  await canvas.setContent(
+    `<body style="margin:0;padding:16px;display:flex;gap:16px;background:#cbd2de">${images
+      .map((image) => `<img style="border-radius:8px;box-shadow:0 2px 8px #0004" src="data:image/png;base64,${image}">`)
+      .join('')}</body>`,
+  );
+  await screenshot(canvas, name);
+  await canvas.close();
+}
+
 async function register(page: Page, profile: string): Promise<void> {
   await page.getByTestId('profile-input').fill(profile);
   await page.getByTestId('profile-submit').click();
@@ -133,6 +158,7 @@ describe('web demo', () => {
     expect(shown).not.toContain('eagle');
     expect(await message(bob.page, secret).count()).toBe(0);
     await screenshot(bob.page, '04-server-view');
+    await composeSideBySide(alice.page, bob.page, '04-sent-and-stored');
 
     await bob.page.getByTestId('pause-receiving').click();
     await message(bob.page, secret).waitFor({ timeout: 30_000 });

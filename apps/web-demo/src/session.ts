@@ -412,7 +412,7 @@ export class ChatSession {
   }
 
   #notice(text: string): void {
-    this.notices = [...this.notices, text].slice(-MAX_NOTICES);
+    this.notices = [...this.notices.filter((notice) => notice !== text), text].slice(-MAX_NOTICES);
     this.onChange();
     setTimeout(() => {
       this.notices = this.notices.filter((notice) => notice !== text);

@@ -64,6 +64,8 @@ export class ChatScreen {
   readonly #safetyDialog = h('dialog', { class: 'dialog', 'aria-labelledby': 'safety-title', 'data-testid': 'safety-dialog' });
   readonly #selfDialog = h('dialog', { class: 'dialog', 'aria-labelledby': 'self-title', 'data-testid': 'self-dialog' });
   #shownContact: string | undefined;
+  /** Set when the user sent a message, so the next update shows the end of the conversation. */
+  #scrollToEnd = false;
 
   constructor(root: HTMLElement, session: ChatSession, device: string, actions: ChatScreenActions) {
     this.#root = root;
@@ -105,6 +107,7 @@ export class ChatScreen {
         return;
       }
       this.#composer.value = '';
+      this.#scrollToEnd = true;
       void this.#session.send(text);
     });
 
@@ -144,6 +147,9 @@ export class ChatScreen {
   update(): void {
     const session = this.#session;
     const contact = session.openContact;
+    const list = this.#messages;
+    const atBottom = this.#scrollToEnd || list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    this.#scrollToEnd = false;
 
     this.#connection.textContent = CONNECTION_LABELS[session.connection];
     this.#connection.dataset.status = session.connection;
@@ -168,7 +174,7 @@ export class ChatScreen {
     this.#safetyButton.disabled = false;
     this.#serverButton.disabled = false;
     this.#renderBanner(contact);
-    this.#renderMessages(session.messages, opened);
+    this.#renderMessages(session.messages, opened || atBottom);
     this.#serverPanel.show(contact);
 
     if (session.isBlocked(contact)) {
@@ -215,9 +221,8 @@ export class ChatScreen {
     }
   }
 
-  #renderMessages(messages: ViewMessage[], opened: boolean): void {
+  #renderMessages(messages: ViewMessage[], scrollToEnd: boolean): void {
     const list = this.#messages;
-    const atBottom = opened || list.scrollHeight - list.scrollTop - list.clientHeight < 40;
     const items = messages.map((message) => {
       const meta = h('span', { class: 'meta' }, h('time', { datetime: message.at }, shortTime(message.at)));
       if (message.direction === 'out' && message.state !== undefined) {
@@ -243,7 +248,7 @@ export class ChatScreen {
       items.push(h('li', { class: 'empty' }, 'No messages yet. Say hello: only you and your contact can read it.'));
     }
     replaceChildren(list, ...items);
-    if (atBottom) {
+    if (scrollToEnd) {
       list.scrollTop = list.scrollHeight;
     }
   }
