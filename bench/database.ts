@@ -34,6 +34,8 @@ const BENCH_RATE_LIMIT = 1_000_000_000;
 /** Topics waiting in each measured inbox during the growth runs, so the first page has the same rows at every size. */
 const MEASURED_INBOX_TOPICS = 20;
 const MEASURED_PAIRS = 20;
+/** Runs of each hot statement's `explain (analyze)` per growth size, for the median server execution time. */
+const EXPLAIN_RUNS = 40;
 const FULLER_INBOXES = [0, 1_000, 9_800];
 const SEND_VARIANTS = ['bare', 'bare-transaction', 'parley', 'parley-hosted'] as const;
 const CLAIM_VARIANTS = ['bare', 'bare-transaction', 'parley'] as const;
@@ -48,6 +50,11 @@ function pairsOf(actors: Actor[]): Pair[] {
   const pairs: Pair[] = [];
   for (let i = 0; i + 1 < actors.length; i += 2) pairs.push({ sender: actors[i] as Actor, recipient: actors[i + 1] as Actor });
   return pairs;
+}
+
+/** Returns a created_at expression for loadTopics that rises evenly from `start` over `span` as the load goes on, like topics arriving over time. */
+function spread(count: number, start: string, span: string): string {
+  return `${start} + (g::double precision / ${count}) * interval '${span}'`;
 }
 
 function range(from: number, to: number): number[] {
@@ -171,11 +178,11 @@ returning k.key_id, k.public_key, k.signature`;
       progress(`loading ${options.purgeStale.toLocaleString('en-US')} topics past retention`);
       await loadTopics(
         url,
-        { ...load, count: options.purgeStale, createdAt: `now() - private.interval_setting('topic_retention') - interval '1 day' - random() * interval '7 days'` },
+        { ...load, count: options.purgeStale, createdAt: spread(options.purgeStale, `now() - private.interval_setting('topic_retention') - interval '8 days'`, '7 days') },
         (done) => progress(`  ${done.toLocaleString('en-US')} stale topics`),
       );
       progress(`loading ${options.purgeFresh.toLocaleString('en-US')} topics within retention`);
-      await loadTopics(url, { ...load, count: options.purgeFresh, createdAt: `now() - random() * interval '1 day'` }, (done) =>
+      await loadTopics(url, { ...load, count: options.purgeFresh, createdAt: spread(options.purgeFresh, `now() - interval '1 day'`, '1 day') }, (done) =>
         progress(`  ${done.toLocaleString('en-US')} fresh topics`),
       );
       await vacuumAnalyze(superuser, 'public.chat_topics');
@@ -207,7 +214,7 @@ returning k.key_id, k.public_key, k.signature`;
           progress(`growing chat_topics to ${size.toLocaleString('en-US')} topics across ${options.profiles.toLocaleString('en-US')} profiles`);
           await loadTopics(
             url,
-            { prefix: 'bench-', firstProfile: firstBackground, lastProfile: options.profiles, count: size - stored, createdAt: `now() - random() * interval '1 day'` },
+            { prefix: 'bench-', firstProfile: firstBackground, lastProfile: options.profiles, count: size - stored, createdAt: spread(size - stored, `now() - interval '1 day'`, '1 day') },
             (done) => progress(`  ${(stored + done).toLocaleString('en-US')} topics`),
           );
           stored = size;
@@ -217,7 +224,7 @@ returning k.key_id, k.public_key, k.signature`;
 
         progress(`growth: ${options.growthRounds} rounds at ${size.toLocaleString('en-US')} topics`);
         const latencies = await measureRounds(url, pairs, options.growthRounds, 50);
-        const plans: Plan[] = await explainHotStatements(superuser, pairs[0] as Pair);
+        const plans: Plan[] = await explainHotStatements(superuser, pairs[0] as Pair, EXPLAIN_RUNS);
         progress(`  send p50 ${latencies.send.p50.toFixed(2)} ms, read p50 ${latencies.read.p50.toFixed(2)} ms, acknowledge p50 ${latencies.acknowledge.p50.toFixed(2)} ms`);
         results.growth.push({ topics: size, latencies, plans } satisfies GrowthStep);
       }

@@ -101,7 +101,11 @@ export interface TopicLoad {
   prefix: string;
   firstProfile: number;
   lastProfile: number;
-  /** SQL expression for created_at, evaluated per row. */
+  /**
+   * SQL expression for created_at, evaluated per row, where `g` is the row's
+   * position in the load (1 to count). Make it grow with `g` for topics that
+   * arrive over time, so their rows sit in created_at order on disk.
+   */
   createdAt: string;
 }
 
@@ -123,7 +127,7 @@ export async function loadTopics(url: string, load: TopicLoad, progress: (done: 
       await sql.unsafe(`
         insert into public.chat_topics (created_at, from_profile, to_profile, payload)
         select ${load.createdAt}, ${pick}, ${pick}, ${sqlLiteral(TOPIC_PAYLOAD)}::jsonb
-        from generate_series(1, ${rows})
+        from generate_series(${done + 1}, ${done + rows}) g
       `);
       done += rows;
       progress(done);

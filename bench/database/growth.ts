@@ -71,8 +71,11 @@ export async function measureRounds(url: string, pairs: Pair[], rounds: number, 
   }
 }
 
-/** Explains the statements of send, inbox read and acknowledgement, and the statements the send trigger and the purge run. */
-export async function explainHotStatements(superuser: Sql, pair: Pair): Promise<Plan[]> {
+/**
+ * Explains the statements of send, inbox read and acknowledgement, and the
+ * statements the send trigger and the purge run, each `runs` times.
+ */
+export async function explainHotStatements(superuser: Sql, pair: Pair, runs: number): Promise<Plan[]> {
   const sender = sqlLiteral(pair.sender.profile);
   const recipient = sqlLiteral(pair.recipient.profile);
   const [inbox] = await superuser<{ ids: string }[]>`
@@ -88,6 +91,7 @@ export async function explainHotStatements(superuser: Sql, pair: Pair): Promise<
       `insert into public.chat_topics (from_profile, to_profile, payload)
 values (${sender}, ${recipient}, ${sqlLiteral(TOPIC_PAYLOAD)}::jsonb)`,
       pair.sender,
+      runs,
     ),
     await explainStatement(
       superuser,
@@ -95,6 +99,8 @@ values (${sender}, ${recipient}, ${sqlLiteral(TOPIC_PAYLOAD)}::jsonb)`,
       `select count(*) from (
   select 1 from public.chat_topics t where t.to_profile = ${recipient} limit 10000
 ) pending_topics`,
+      undefined,
+      runs,
     ),
     await explainStatement(
       superuser,
@@ -104,6 +110,8 @@ values ('topic_send', ${sender}, ${recipient}, date_bin(interval '1 second', now
         date_bin(interval '1 second', now(), timestamptz '2000-01-01 00:00:00+00') + interval '1 second', 1)
 on conflict (bucket, subject, target, window_start) do update set hits = c.hits + 1
 returning c.hits`,
+      undefined,
+      runs,
     ),
     await explainStatement(
       superuser,
@@ -113,6 +121,7 @@ where to_profile = ${recipient} and id > 0
 order by id
 limit ${INBOX_PAGE}`,
       pair.recipient,
+      runs,
     ),
     await explainStatement(
       superuser,
@@ -121,6 +130,7 @@ limit ${INBOX_PAGE}`,
 where t.id = any (${ids}::bigint[])
 returning t.id`,
       pair.recipient,
+      runs,
     ),
     await explainStatement(
       superuser,
@@ -133,6 +143,8 @@ returning t.id`,
   for update skip locked
 )
 delete from public.chat_topics t using stale where t.id = stale.id`,
+      undefined,
+      runs,
     ),
   ];
 }
@@ -140,6 +152,18 @@ delete from public.chat_topics t using stale where t.id = stale.id`,
 export interface PolicyRun {
   on: OperationLatencies;
   off: OperationLatencies;
+  /** Server execution times of the send, inbox read and acknowledgement statements, per RLS state. */
+  onPlans: Plan[];
+  offPlans: Plan[];
+}
+
+/** Adds the execution times of `plans` to those of `into`, matched by title. */
+function mergePlans(into: Plan[], plans: Plan[]): void {
+  for (const plan of plans) {
+    const existing = into.find((candidate) => candidate.title === plan.title);
+    if (existing === undefined) into.push(plan);
+    else existing.execution.merge(plan.execution);
+  }
 }
 
 /**
@@ -148,7 +172,7 @@ export interface PolicyRun {
  * states alike. The table's RLS is on again when this returns or throws.
  */
 export async function runPolicyCost(url: string, superuser: Sql, pairs: Pair[], rounds: number): Promise<PolicyRun> {
-  const result: PolicyRun = { on: emptyLatencies(), off: emptyLatencies() };
+  const result: PolicyRun = { on: emptyLatencies(), off: emptyLatencies(), onPlans: [], offPlans: [] };
   const blocks = 4;
   const perBlock = Math.max(1, Math.ceil(rounds / blocks));
   try {
@@ -159,6 +183,9 @@ export async function runPolicyCost(url: string, superuser: Sql, pairs: Pair[], 
         result[state].send.merge(latencies.send);
         result[state].read.merge(latencies.read);
         result[state].acknowledge.merge(latencies.acknowledge);
+        const plans = await explainHotStatements(superuser, pairs[block % pairs.length] as Pair, Math.max(1, Math.ceil(perBlock / 4)));
+        const apiPlans = plans.filter((plan) => /^(Send:|Inbox read:|Acknowledgement:)/.test(plan.title));
+        mergePlans(state === 'on' ? result.onPlans : result.offPlans, apiPlans);
       }
     }
   } finally {

@@ -14,6 +14,8 @@ export interface PurgeRun {
   senderDuring: Latencies;
   staleLeft: number;
   freshLeft: number;
+  /** WAL written from the purge's start to its end, by the purge and the sender together. */
+  walBytes: number;
 }
 
 /**
@@ -69,6 +71,7 @@ export async function runPurge(
     const batch = new Latencies();
     let deleted = 0;
     let purging = true;
+    const [startLsn] = await superuser<{ lsn: string }[]>`select pg_current_wal_lsn()::text as lsn`;
     const start = performance.now();
     const purge = (async () => {
       try {
@@ -86,6 +89,7 @@ export async function runPurge(
     const senderDuring = await paceSender(senderSql, options.sender, options.recipients, options.rate, random, () => !purging);
     await purge;
     const seconds = (performance.now() - start) / 1000;
+    const [wal] = await superuser<{ bytes: string }[]>`select pg_wal_lsn_diff(pg_current_wal_lsn(), ${startLsn?.lsn ?? '0/0'}::pg_lsn) as bytes`;
 
     const [left] = await superuser<{ stale: string; fresh: string }[]>`
       select count(*) filter (where created_at < now() - private.interval_setting('topic_retention')) as stale,
@@ -102,6 +106,7 @@ export async function runPurge(
       senderDuring,
       staleLeft: Number(left?.stale),
       freshLeft: Number(left?.fresh),
+      walBytes: Number(wal?.bytes),
     };
   } finally {
     await senderSql.end({ timeout: 5 });
