@@ -11,6 +11,9 @@ import {
   ED25519_SEED_BYTES,
   MAX_COUNTER,
   MAX_KEY_ID,
+  MAX_PREVIOUS_RECEIVING_CHAINS,
+  MAX_PREVIOUS_SESSIONS,
+  MAX_STORED_SKIPPED_KEYS,
   ML_KEM_1024_CIPHERTEXT_BYTES,
   ML_KEM_1024_PUBLIC_KEY_BYTES,
   ML_KEM_SEED_BYTES,
@@ -79,8 +82,8 @@ const ratchetSchema = z.strictObject({
   receivingRatchetKey: key32.nullable(),
   receivingChain: chain.nullable(),
   previousCounter: counter,
-  previousReceivingChains: z.array(z.strictObject({ ratchetKey: key32, counter })),
-  skippedMessageKeys: z.array(z.strictObject({ ratchetKey: key32, counter, messageKey: key32 })),
+  previousReceivingChains: z.array(z.strictObject({ ratchetKey: key32, counter })).max(MAX_PREVIOUS_RECEIVING_CHAINS),
+  skippedMessageKeys: z.array(z.strictObject({ ratchetKey: key32, counter, messageKey: key32 })).max(MAX_STORED_SKIPPED_KEYS),
 });
 
 const initiationSchema = z.strictObject({
@@ -105,7 +108,7 @@ const sessionSchema = z.strictObject({
 const recordSchema = z.strictObject({
   format: z.literal('parley.session'),
   v: z.literal(PROTOCOL_VERSION),
-  sessions: z.array(sessionSchema),
+  sessions: z.array(sessionSchema).max(1 + MAX_PREVIOUS_SESSIONS),
 });
 
 /** Serializes an account state to JSON text. The text contains private keys. */
