@@ -34,6 +34,8 @@ describe('1,000 messages between two users', () => {
     const alice = await createUser('alice');
     const bob = await createUser('bob');
     users.push(alice, bob);
+    const aliceChannel: string[] = [];
+    alice.chat.on('connection', ({ status }) => aliceChannel.push(status));
     await alice.chat.start();
     await bob.chat.start();
 
@@ -78,6 +80,13 @@ describe('1,000 messages between two users', () => {
     expect(new Set(ids(bob.received)).size).toBe(aliceSent.length);
     expect(aliceSent.length + bobSent.length).toBe(TOTAL);
     expect(restarted || process.env.SUPABASE_URL !== undefined).toBe(true);
+
+    // The restart dropped alice's websocket; Realtime rejoined her channel.
+    if (restarted) {
+      await waitFor(() => aliceChannel.at(-1) === 'subscribed', 'alice to rejoin her inbox channel');
+      expect(aliceChannel[0]).toBe('subscribed');
+      expect(aliceChannel.slice(1).some((status) => status !== 'subscribed')).toBe(true);
+    }
 
     await waitFor(async () => {
       const [row] = await sql`
