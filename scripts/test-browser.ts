@@ -1,7 +1,7 @@
 /**
  * `npm run test:browser`: runs the browser tests (tests/browser) in Debian's
- * Chromium. Where /usr/bin/chromium is missing, it says so and exits 0, so
- * `npm test` passes on machines without a browser.
+ * Chromium. Where /usr/bin/chromium is missing, it prints that it skipped
+ * them and why, and exits 0, so `npm test` passes on machines without a browser.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';

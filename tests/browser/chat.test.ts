@@ -1,7 +1,8 @@
-// Two people chat through the web demo in Chromium: sign-in, messages both
-// ways with their states, the server view, a reload, an offline period, an
-// identity change, a phone-sized screen with the keyboard alone, and the
-// errors for an incompatible store and a second tab.
+// Two people chat through the web demo in Chromium. The steps run in order
+// on shared pages: sign-in, messages both ways with their states, the server
+// view, a reload, an offline period and identity changes. Then come a
+// phone-sized screen used with the keyboard alone, and the errors for a
+// second tab and for an incompatible store.
 import { mkdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 

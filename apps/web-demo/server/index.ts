@@ -1,7 +1,7 @@
 /**
  * Serves the web demo next to a Supabase backend: builds the page with Vite
  * into a temporary folder and serves it with Vite's preview server, which
- * also answers `/config.json` with the API URL and anon key the page uses.
+ * also serves `/config.json` with the API URL and anon key the page uses.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';

@@ -1,5 +1,5 @@
 /**
- * Where the page finds its backend and which local device it acts as.
+ * The page's backend settings and the local device it acts as.
  */
 
 /** Backend settings of the page. */

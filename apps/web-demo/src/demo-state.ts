@@ -1,5 +1,5 @@
 /**
- * What the demo keeps in the SDK's Store next to the chat's own entries,
+ * The demo's own records in the SDK's Store, next to the chat's entries and
  * under the `web-demo/` prefix: the contact list, pending identity-change
  * warnings, blocked contacts and the ids of messages that failed to send.
  */

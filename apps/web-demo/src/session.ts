@@ -43,7 +43,7 @@ export interface ViewMessage {
   at: string;
   /** For outgoing messages. */
   state: MessageState | undefined;
-  /** Why sending failed. */
+  /** Error message of a failed send. */
   error: string | undefined;
 }
 
@@ -227,7 +227,7 @@ export class ChatSession {
   async ownSafetyCode(): Promise<{ code: string; identityKey: string }> {
     const account = await this.store.transaction((tx) => loadAccount(tx));
     if (account === null) {
-      throw new Error('the store holds no account: register again');
+      throw new Error('the account is missing from the store: sign out and register again');
     }
     const self = { profile: this.profile, identityKey: account.identity.publicKey };
     // With both sides equal, the 60 digits are this side's 30-digit half twice.
