@@ -3,10 +3,11 @@
  *
  * 'auto' uses the runtime's WebCrypto for each algorithm it offers and
  * @noble/* for the rest, with one exception: a symmetric operation on a short
- * input runs in JavaScript (@noble/*, and aes-gcm-js.ts for AES-GCM). Every WebCrypto call is asynchronous, and in Node 20
- * one call costs 50 to 100 µs however small its input. @noble/* takes 4 to
- * 15 µs for an HMAC or HKDF over a few dozen bytes and about 45 µs for
- * AES-256-GCM over 1 KiB (bench/RESULTS.md names the machine).
+ * input runs in JavaScript (@noble/*, and aes-gcm-js.ts for AES-GCM). Every
+ * WebCrypto call is asynchronous, and in Node 20 one call costs 50 to 100 µs
+ * however small its input. In JavaScript an HMAC over a chain key takes 4 to
+ * 15 µs, an HKDF 13 to 23 µs and AES-256-GCM over 1 KiB 22 to 29 µs of CPU
+ * (measured on the machine that bench/RESULTS.md describes).
  *
  * Support is probed once per algorithm with a real operation, because a
  * runtime may list an algorithm name and still reject it (Node 20 offers
