@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { MAX_MESSAGE_BYTES } from '../../packages/client/src/chat/chat.ts';
 import { closeUser, createUser, database, waitFor, type TestUser } from './helpers.ts';
 
 describe('two users', () => {
@@ -28,6 +29,18 @@ describe('two users', () => {
     await waitFor(() => alice.received.length === 1, 'alice to receive the reply');
     expect(alice.received[0]!.body).toEqual(new Uint8Array([1, 2, 3]));
     expect(alice.received[0]!.text).toBeUndefined();
+
+    // The largest body fits the database's payload cap, also as a first message.
+    const carol = await createUser('carol');
+    users.push(carol);
+    await carol.chat.start();
+    const largest = new Uint8Array(MAX_MESSAGE_BYTES).map((_, i) => i % 251);
+    await alice.chat.send(carol.profile, largest, { contentType: 'application/octet-stream' });
+    await waitFor(() => carol.received.length === 1, 'carol to receive the largest message');
+    expect(carol.received[0]!.body).toEqual(largest);
+    await expect(alice.chat.send(carol.profile, new Uint8Array(MAX_MESSAGE_BYTES + 1))).rejects.toMatchObject({
+      code: 'invalid_argument',
+    });
 
     await bob.chat.sync();
     await alice.chat.sync();

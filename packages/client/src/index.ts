@@ -20,7 +20,7 @@ export { MemoryStore } from './store/memory.ts';
 export { IndexedDbStore, INDEXEDDB_SCHEMA_VERSION } from './store/indexeddb.ts';
 export type { IndexedDbStoreOptions } from './store/indexeddb.ts';
 
-export { Chat, PROFILE_NAME_PATTERN } from './chat/chat.ts';
+export { Chat, MAX_MESSAGE_BYTES, PROFILE_NAME_PATTERN } from './chat/chat.ts';
 export type {
   BackgroundError,
   ChatErrorEvent,

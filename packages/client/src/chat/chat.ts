@@ -27,6 +27,13 @@ import { Batcher } from './scheduling.ts';
 import { ChatState, type ProfileRecord, type StoredMessage } from './storage.ts';
 import { MAX_ACKNOWLEDGE_BATCH, MAX_INBOX_PAGE, SupabaseTransport, type InboxChannelStatus } from './transport.ts';
 
+/**
+ * Largest message body in bytes. The database's default cap on a topic
+ * payload is 64 KiB (`topic_payload_max_bytes`); a 32 KiB body grows to
+ * about 58 KB as a prekey topic (base64url twice, plus the PQXDH data).
+ */
+export const MAX_MESSAGE_BYTES = 32 * 1024;
+
 /** Profile names as the database accepts them: 3 to 64 of a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit. */
 export const PROFILE_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{2,63}$/;
 
@@ -331,10 +338,11 @@ export class Chat {
    * The first message to a contact claims their prekey bundle and starts a
    * session (a prekey topic); later ones are ratchet topics.
    *
-   * @throws ChatError `invalid_argument`, `not_registered`, `unknown_profile`,
+   * @throws ChatError `invalid_argument` (also for a body over
+   *   {@link MAX_MESSAGE_BYTES}), `not_registered`, `unknown_profile`,
    *   `identity_changed` (policy `reject`), `rate_limited`, `unavailable`.
    */
-  send(to: string, content: string | Uint8Array, options: SendOptions = {}): Promise<SentMessage> {
+  async send(to: string, content: string | Uint8Array, options: SendOptions = {}): Promise<SentMessage> {
     checkProfileName(to, 'recipient');
     const contentType = validateContentType(
       options.contentType ?? (typeof content === 'string' ? TEXT_CONTENT_TYPE : 'application/octet-stream'),
@@ -343,7 +351,14 @@ export class Chat {
       throw new ChatError('invalid_argument', 'message content must be a string or a Uint8Array');
     }
     const body = typeof content === 'string' ? new TextEncoder().encode(content) : content.slice();
+    if (body.length > MAX_MESSAGE_BYTES) {
+      throw new ChatError(
+        'invalid_argument',
+        `message of ${body.length} bytes is too large: the limit is ${MAX_MESSAGE_BYTES} bytes; split it or send a link to the data`,
+      );
+    }
 
+    // Queued before the first await, so concurrent calls keep their call order.
     const result = this.#sendQueue.then(() => this.#send(to, body, contentType));
     this.#sendQueue = result.catch(() => undefined);
     return result;
