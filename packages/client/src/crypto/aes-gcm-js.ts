@@ -278,6 +278,15 @@ class Ghash {
     this.z3 = z3;
   }
 
+  /** Zeroes the table, which is derived from the secret hash subkey H, and the state. */
+  wipe(): void {
+    this.table.fill(0);
+    this.y0 = 0;
+    this.y1 = 0;
+    this.y2 = 0;
+    this.y3 = 0;
+  }
+
   /** Absorbs the length block [len(A)]64 || [len(C)]64 and returns Y as four words. */
   finish(associatedDataLength: number, ciphertextLength: number): [number, number, number, number] {
     const aBits = associatedDataLength * 8;
@@ -349,6 +358,7 @@ function computeTag(context: GcmContext, associatedData: Uint8Array, ciphertext:
 function cleanUp(context: GcmContext): void {
   context.roundKeys.fill(0);
   context.tagMask.fill(0);
+  context.ghash.wipe();
 }
 
 /** Encrypts with a 32-byte key and a 12-byte nonce; returns ciphertext || 16-byte tag. Inputs are checked by the caller. */
