@@ -49,7 +49,8 @@ export class StackLock {
 
     let previous: LockRecord | undefined;
     try {
-      previous = JSON.parse(await readFile(lock.path, 'utf8')) as LockRecord;
+      const parsed = JSON.parse(await readFile(lock.path, 'utf8')) as LockRecord;
+      if (typeof parsed.pid === 'number') previous = parsed;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
         logger.warn({ lockFile: lock.path }, 'lock file is unreadable; replacing it');
@@ -57,17 +58,26 @@ export class StackLock {
     }
 
     const heldHere = heldInProcess.has(lock.path);
-    if (heldHere || (previous !== undefined && typeof previous.pid === 'number')) {
-      if (heldHere || (previous !== undefined && previous.pid !== process.pid && isAlive(previous.pid))) {
-        throw new Error(
-          `another local stack (pid ${previous?.pid ?? process.pid}) is using ${dataDir}; stop it first, or pass another data folder`,
-        );
-      }
-      await recoverChildren(previous as LockRecord, logger);
+    const heldElsewhere = previous !== undefined && previous.pid !== process.pid && isAlive(previous.pid);
+    if (heldHere || heldElsewhere) {
+      throw new Error(
+        `another local stack (pid ${previous?.pid ?? process.pid}) is using ${dataDir}; stop it first, or pass another data folder`,
+      );
+    }
+
+    if (previous !== undefined) {
+      await recoverChildren(previous, logger);
       logger.warn({ lockFile: lock.path, stalePid: previous.pid }, 'recovered a stale lock left by a stack that did not shut down cleanly');
     }
 
-    await lock.write();
+    // Exclusive creation, so of two stacks starting at once only one gets the folder.
+    await rm(lock.path, { force: true });
+    try {
+      await writeFile(lock.path, JSON.stringify(lock.record, null, 2), { flag: 'wx' });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      throw new Error(`another local stack started on ${dataDir} at the same time; stop it first, or pass another data folder`);
+    }
     heldInProcess.add(lock.path);
     return lock;
   }

@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack } from '../src/index.ts';
+import { startCluster, startStack } from '../src/index.ts';
 import { client, externalTarget, waitFor, writeTestFunctions, type TestTarget } from './support/stack.ts';
 
 let root: string;
@@ -56,6 +56,8 @@ async function startCommand(dataDir: string): Promise<{ child: ChildProcess; api
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
   const child = spawn(process.execPath, ['--import', tsx, entry, '--port', '0', '--data-dir', dataDir, '--functions-dir', functionsDir, '--log-level', 'info'], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, so a test can send SIGINT to the whole group as Ctrl-C in a terminal does.
+    detached: true,
   });
   started.push(child);
   let stdout = '';
@@ -93,6 +95,27 @@ describe.skipIf(externalTarget)('lifecycle', () => {
       expect(signIn.data.user?.id).toBe(signUp.data.user?.id);
     } finally {
       await second.stop();
+    }
+  });
+
+  it('uses an existing database from databaseUrl', async () => {
+    await mkdir(join(root, 'external'), { mode: 0o755 });
+    const cluster = await startCluster({ dataDir: join(root, 'external', 'postgres') });
+    try {
+      const stack = await startStack({ dataDir: join(root, 'external', 'stack'), databaseUrl: cluster.superuserUrl, port: 0, logLevel: 'warn', functionsDir });
+      try {
+        expect(stack.dbUrl).toBe(cluster.superuserUrl);
+        const { error } = await client(stack as unknown as TestTarget).auth.signInAnonymously();
+        expect(error).toBeNull();
+        const rest = await fetch(`${stack.apiUrl}/rest/v1/chat_participants?select=id`, { headers: { apikey: stack.serviceRoleKey } });
+        expect(rest.status).toBe(200);
+      } finally {
+        await stack.stop();
+      }
+      // The stack leaves a database it did not start running.
+      expect(isAlive((await postmasterPid(join(root, 'external'))) as number)).toBe(true);
+    } finally {
+      await cluster.stop();
     }
   });
 
@@ -139,7 +162,8 @@ describe.skipIf(externalTarget)('lifecycle', () => {
     }, 30_000, 'the restarted gateway');
     const restarted = (await readLock(dataDir)).children.find((entry) => entry.role === 'gateway')?.pid as number;
 
-    child.kill('SIGINT');
+    // Ctrl-C: every process of the group gets SIGINT at once.
+    process.kill(-(child.pid as number), 'SIGINT');
     expect(await exited(child)).toBe(0);
     for (const pid of [restarted, functions, postgres]) expect(isAlive(pid), `pid ${pid}`).toBe(false);
     expect(existsSync(join(dataDir, 'stack.lock'))).toBe(false);

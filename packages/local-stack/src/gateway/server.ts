@@ -189,9 +189,16 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   server.requestTimeout = 60_000;
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE') {
+        reject(new Error(`port ${config.port} on ${config.host} is already in use; stop the other server or pass another port (0 picks a free one)`));
+        return;
+      }
+      reject(error);
+    });
     server.listen(config.port, config.host, () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
+      server.on('error', (error) => logger.error({ err: error }, 'gateway server error'));
       resolve();
     });
   });
