@@ -324,6 +324,30 @@ describe('web demo', () => {
     await person.context.close();
   });
 
+  it('explains that a profile belongs to one device', async () => {
+    const person = await openPerson(browser, `${demoUrl}?device=bob-laptop`);
+    await person.page.locator('#email').fill(`${bobName}@example.test`);
+    await person.page.locator('#password').fill('correct horse battery');
+    await person.page.getByRole('button', { name: 'Sign in' }).click();
+
+    await person.page.getByTestId('profile-input').fill(`${bobName}-2`);
+    await person.page.getByTestId('profile-submit').click();
+    const error = person.page.getByTestId('profile-error');
+    await error.filter({ hasText: `this account already owns the profile "${bobName}"` }).waitFor({ timeout: 60_000 });
+    await screenshot(person.page, '10-second-device');
+    await person.context.close();
+  });
+
+  it('signs out and deletes the device', async () => {
+    await alice.page.getByTestId('self').click();
+    await alice.page.getByTestId('sign-out').click();
+    await alice.page.getByTestId('sign-out').click();
+    await alice.page.getByTestId('sign-in-anonymous').click();
+
+    // The store was deleted, so the new user starts without a profile.
+    await alice.page.getByTestId('profile-input').waitFor({ timeout: 30_000 });
+  });
+
   it('logs no console errors or warnings', () => {
     expect(unexpectedConsole(alice)).toEqual([]);
     expect(unexpectedConsole(bob)).toEqual([]);

@@ -74,7 +74,11 @@ class App {
       renderProfile(
         root,
         async (name) => {
-          await this.#chat.register(name);
+          try {
+            await this.#chat.register(name);
+          } catch (error) {
+            throw await this.#explainRegisterError(error);
+          }
           await this.route();
         },
         () => this.#signOut(),
@@ -87,6 +91,30 @@ class App {
     if (!navigator.onLine) {
       this.#session.setOffline(true);
     }
+  }
+
+  /**
+   * Returns a clearer error when the signed-in user already owns a profile:
+   * its keys live on the device that registered it, and a user owns one
+   * profile, so this device cannot register another.
+   */
+  async #explainRegisterError(error: unknown): Promise<unknown> {
+    if (!(error instanceof ChatError) || (error.code !== 'profile_taken' && error.code !== 'already_registered')) {
+      return error;
+    }
+    const { data: user } = await this.#client.auth.getUser();
+    if (user.user === null) {
+      return error;
+    }
+    const { data } = await this.#client.from('chat_participants').select('profile').eq('owner_id', user.user.id).limit(1);
+    const owned = (data as Array<{ profile: string }> | null)?.[0]?.profile;
+    if (owned === undefined) {
+      return error;
+    }
+    return new Error(
+      `this account already owns the profile "${owned}", whose keys are on the device that registered it. Parley keeps keys on one device: use that device, or sign out and create another account`,
+      { cause: error },
+    );
   }
 
   /** Signs out and deletes this device's keys and messages, then starts over. */
