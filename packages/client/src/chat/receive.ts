@@ -29,10 +29,10 @@ export interface ProcessOptions {
 }
 
 /**
- * Decrypts `topic` and commits its effects in one transaction. Protocol and
- * content failures are committed as processed and returned as `failed`, so
- * the topic is acknowledged and cannot block the inbox. Store failures are
- * thrown and leave everything as it was.
+ * Decrypts `topic` and commits its effects in one transaction. A topic that
+ * fails to parse, decrypt or decode is committed as processed and returned
+ * as `failed`, so it is acknowledged and cannot block the inbox. Store
+ * failures are thrown and leave everything as it was.
  */
 export async function processTopic(store: Store, topic: InboxTopic, options: ProcessOptions): Promise<TopicOutcome> {
   return store.transaction(async (tx) => {
@@ -49,69 +49,25 @@ export async function processTopic(store: Store, topic: InboxTopic, options: Pro
 
     const from = topic.fromProfile;
     const trusted = await state.trustedIdentity(from);
+    const sessions = await state.sessions(from);
     let identityChange: IdentityChange | undefined;
 
+    // Only the topic's own content is untrusted: any failure to parse, decrypt
+    // or decode it is the topic's fault and must not block the inbox.
+    let decrypted;
+    let content;
     try {
       const envelope = parseEnvelope(topic.payload);
       if (envelope.type === 'prekey' && trusted !== null && envelope.identityKey !== trusted) {
         identityChange = await describeChange(options, account.identity.publicKey, from, trusted, envelope.identityKey);
       }
 
-      const result = await decryptEnvelope(account, await state.sessions(from), envelope, {
+      decrypted = await decryptEnvelope(account, sessions, envelope, {
         knownIdentityKey: trusted,
         identityPolicy: options.identityPolicy,
       });
-      const content = decodeContent(result.plaintext);
-      const remoteIdentityKey = result.record.sessions[0]!.remoteIdentityKey;
-      if (result.identityChanged && identityChange === undefined && trusted !== null) {
-        identityChange = await describeChange(options, account.identity.publicKey, from, trusted, remoteIdentityKey);
-      }
-
-      if (result.accountChanged) {
-        await state.setAccount(result.account);
-      }
-      await state.setSessions(from, result.record);
-      if (trusted !== remoteIdentityKey) {
-        await state.setTrustedIdentity(from, remoteIdentityKey);
-      }
-      await state.setInbox(markProcessed(inbox, topic.id));
-
-      const history = await state.messages(from);
-      if (history.some((entry) => entry.direction === 'in' && entry.id === content.id)) {
-        return { kind: 'duplicate', usedOneTimePrekey: false };
-      }
-
-      const receivedAt = new Date().toISOString();
-      await state.appendMessage(
-        from,
-        {
-          id: content.id,
-          direction: 'in',
-          topicId: topic.id,
-          sentAt: content.sentAt,
-          storedAt: receivedAt,
-          contentType: content.contentType,
-          body: toBase64Url(content.body),
-        },
-        options.historyLimit,
-      );
-
-      const message: ReceivedMessage = {
-        id: content.id,
-        from,
-        topicId: topic.id,
-        sentAt: content.sentAt,
-        receivedAt,
-        contentType: content.contentType,
-        body: content.body,
-        text: isTextContentType(content.contentType) ? new TextDecoder().decode(content.body) : undefined,
-      };
-      return { kind: 'message', message, identityChange, usedOneTimePrekey: result.accountChanged };
+      content = decodeContent(decrypted.plaintext);
     } catch (error) {
-      if (!(error instanceof ProtocolError) && !(error instanceof ContentError)) {
-        throw error;
-      }
-
       await state.setInbox(markProcessed(inbox, topic.id));
       if (error instanceof ProtocolError && error.code === 'duplicate_message') {
         return { kind: 'duplicate', usedOneTimePrekey: false };
@@ -123,10 +79,70 @@ export async function processTopic(store: Store, topic: InboxTopic, options: Pro
           await state.setRejectedIdentity(from, identityChange.identityKey);
         }
       }
-      const code = error instanceof ProtocolError ? error.code : 'invalid_content';
-      return { kind: 'failed', code, error, identityChange, usedOneTimePrekey: false };
+      return { kind: 'failed', code: failureCode(error), error: asError(error), identityChange, usedOneTimePrekey: false };
     }
+
+    const remoteIdentityKey = decrypted.record.sessions[0]!.remoteIdentityKey;
+    if (decrypted.identityChanged && identityChange === undefined && trusted !== null) {
+      identityChange = await describeChange(options, account.identity.publicKey, from, trusted, remoteIdentityKey);
+    }
+
+    if (decrypted.accountChanged) {
+      await state.setAccount(decrypted.account);
+    }
+    await state.setSessions(from, decrypted.record);
+    if (trusted !== remoteIdentityKey) {
+      await state.setTrustedIdentity(from, remoteIdentityKey);
+    }
+    await state.setInbox(markProcessed(inbox, topic.id));
+
+    const history = await state.messages(from);
+    if (history.some((entry) => entry.direction === 'in' && entry.id === content.id)) {
+      return { kind: 'duplicate', usedOneTimePrekey: false };
+    }
+
+    const receivedAt = new Date().toISOString();
+    await state.appendMessage(
+      from,
+      {
+        id: content.id,
+        direction: 'in',
+        topicId: topic.id,
+        sentAt: content.sentAt,
+        storedAt: receivedAt,
+        contentType: content.contentType,
+        body: toBase64Url(content.body),
+      },
+      options.historyLimit,
+    );
+
+    const message: ReceivedMessage = {
+      id: content.id,
+      from,
+      topicId: topic.id,
+      sentAt: content.sentAt,
+      receivedAt,
+      contentType: content.contentType,
+      body: content.body,
+      text: isTextContentType(content.contentType) ? new TextDecoder().decode(content.body) : undefined,
+    };
+    return { kind: 'message', message, identityChange, usedOneTimePrekey: decrypted.accountChanged };
   });
+}
+
+/** Returns the error code reported for a topic: the protocol's code, `invalid_content`, or `decryption_failed`. */
+function failureCode(error: unknown): string {
+  if (error instanceof ProtocolError) {
+    return error.code;
+  }
+  if (error instanceof ContentError) {
+    return 'invalid_content';
+  }
+  return 'decryption_failed';
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
 }
 
 async function describeChange(
