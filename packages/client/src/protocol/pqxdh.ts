@@ -93,9 +93,11 @@ export async function verifyBundle(bundle: PrekeyBundle): Promise<void> {
     ['KEM prekey', encodeKemPublicKey(fromBase64Url(bundle.kemPrekey.publicKey, 'KEM prekey')), bundle.kemPrekey.signature],
   ];
 
-  for (const [what, message, signatureText] of checks) {
-    const valid = await ed25519.verify(identityKey, message, fromBase64Url(signatureText, `${what} signature`));
-    if (!valid) {
+  const results = await Promise.all(
+    checks.map(([what, message, signatureText]) => ed25519.verify(identityKey, message, fromBase64Url(signatureText, `${what} signature`))),
+  );
+  for (const [index, [what]] of checks.entries()) {
+    if (!results[index]) {
       throw new ProtocolError(
         'invalid_signature',
         `Invalid ${what} signature in the bundle of "${bundle.profile}": session setup stopped; the bundle was altered or the profile published bad keys`,
@@ -124,18 +126,23 @@ export async function agreeAsInitiator(
   const signedPrekey = fromBase64Url(bundle.signedPrekey.publicKey, 'signed prekey');
   const ephemeral = await x25519.generateKeyPair();
   const secrets: Uint8Array[] = [];
+  let dhOutputs: Promise<Uint8Array[]> | undefined;
 
   try {
     const remoteIdentityX25519 = publicIdentityToX25519(remoteIdentityPublic, 'invalid_bundle');
-    secrets.push(await agree(identityX25519, signedPrekey, 'invalid_bundle'));
-    secrets.push(await agree(ephemeral.privateKey, remoteIdentityX25519, 'invalid_bundle'));
-    secrets.push(await agree(ephemeral.privateKey, signedPrekey, 'invalid_bundle'));
+    const pairs: Array<[Uint8Array, Uint8Array]> = [
+      [identityX25519, signedPrekey],
+      [ephemeral.privateKey, remoteIdentityX25519],
+      [ephemeral.privateKey, signedPrekey],
+    ];
     if (bundle.oneTimePrekey !== null) {
-      secrets.push(await agree(ephemeral.privateKey, fromBase64Url(bundle.oneTimePrekey.publicKey, 'one-time prekey'), 'invalid_bundle'));
+      pairs.push([ephemeral.privateKey, fromBase64Url(bundle.oneTimePrekey.publicKey, 'one-time prekey')]);
     }
 
-    const encapsulation = mlKem1024.encapsulate(fromBase64Url(bundle.kemPrekey.publicKey, 'KEM prekey'));
-    secrets.push(encapsulation.sharedSecret);
+    // The DH steps may run on WebCrypto's worker threads, so ML-KEM runs on this thread meanwhile.
+    dhOutputs = agreeAll(pairs, 'invalid_bundle');
+    const encapsulation = encapsulateOrFail(fromBase64Url(bundle.kemPrekey.publicKey, 'KEM prekey'));
+    secrets.push(...(await dhOutputs), encapsulation.sharedSecret);
 
     const sharedKey = await deriveSharedKey(secrets);
     return {
@@ -150,7 +157,8 @@ export async function agreeAsInitiator(
       },
     };
   } finally {
-    // Section 3.3: the initiator deletes its ephemeral private key and the DH outputs.
+    // Section 3.3: the initiator deletes its ephemeral private key and the DH outputs, once no DH step still reads them.
+    await dhOutputs?.catch(() => undefined);
     wipe(identityX25519, ephemeral.privateKey, ...secrets);
   }
 }
@@ -179,21 +187,28 @@ export async function agreeAsResponder(account: AccountState, envelope: PrekeyEn
   const kemSeed = fromBase64Url(keys.kemSeed, 'KEM prekey seed');
   const secrets: Uint8Array[] = [];
   let kemPrivate: Uint8Array | null = null;
+  let dhOutputs: Promise<Uint8Array[]> | undefined;
 
   try {
     const remoteIdentityX25519 = publicIdentityToX25519(remoteIdentityPublic, 'decryption_failed');
-    secrets.push(await agree(signedPrekeyPrivate, remoteIdentityX25519, 'decryption_failed'));
-    secrets.push(await agree(identityX25519, baseKey, 'decryption_failed'));
-    secrets.push(await agree(signedPrekeyPrivate, baseKey, 'decryption_failed'));
+    const pairs: Array<[Uint8Array, Uint8Array]> = [
+      [signedPrekeyPrivate, remoteIdentityX25519],
+      [identityX25519, baseKey],
+      [signedPrekeyPrivate, baseKey],
+    ];
     if (oneTimePrivate !== null) {
-      secrets.push(await agree(oneTimePrivate, baseKey, 'decryption_failed'));
+      pairs.push([oneTimePrivate, baseKey]);
     }
 
+    // As on the initiator's side, ML-KEM runs while the DH steps may run on worker threads.
+    dhOutputs = agreeAll(pairs, 'decryption_failed');
     kemPrivate = mlKem1024.generateKeyPair(kemSeed).privateKey;
-    secrets.push(mlKem1024.decapsulate(fromBase64Url(envelope.kemCiphertext, 'KEM ciphertext'), kemPrivate));
+    const kemSecret = mlKem1024.decapsulate(fromBase64Url(envelope.kemCiphertext, 'KEM ciphertext'), kemPrivate);
+    secrets.push(...(await dhOutputs), kemSecret);
 
     return { sharedKey: await deriveSharedKey(secrets) };
   } finally {
+    await dhOutputs?.catch(() => undefined);
     wipe(identityX25519, signedPrekeyPrivate, kemSeed, ...secrets);
     if (oneTimePrivate !== null) {
       wipe(oneTimePrivate);
@@ -221,6 +236,25 @@ function publicIdentityToX25519(publicKey: Uint8Array, code: 'invalid_bundle' | 
     return ed25519.publicKeyToX25519(publicKey);
   } catch (error) {
     throw keyError(error, code, 'the identity key is not a valid Ed25519 public key');
+  }
+}
+
+/**
+ * Starts all DH steps at once and returns their outputs in order. The
+ * returned promise is marked as handled, so a caller that throws before
+ * awaiting it causes no unhandled rejection.
+ */
+function agreeAll(pairs: Array<[Uint8Array, Uint8Array]>, code: 'invalid_bundle' | 'decryption_failed'): Promise<Uint8Array[]> {
+  const outputs = Promise.all(pairs.map(([privateKey, publicKey]) => agree(privateKey, publicKey, code)));
+  outputs.catch(() => undefined);
+  return outputs;
+}
+
+function encapsulateOrFail(publicKey: Uint8Array): { cipherText: Uint8Array; sharedSecret: Uint8Array } {
+  try {
+    return mlKem1024.encapsulate(publicKey);
+  } catch (error) {
+    throw keyError(error, 'invalid_bundle', 'the KEM prekey is not a valid ML-KEM-1024 encapsulation key');
   }
 }
 

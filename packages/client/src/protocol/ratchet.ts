@@ -270,22 +270,21 @@ async function dhRatchet(state: RatchetState, header: MessageHeader): Promise<vo
   state.receivingRatchetKey = header.ratchetKey;
 
   const remoteKey = fromBase64Url(header.ratchetKey, 'ratchet key');
-  let rootKey = fromBase64Url(state.rootKey, 'root key');
-  let ownPrivate = fromBase64Url(state.sendingRatchetKey.privateKey, 'ratchet private key');
+  const rootKey = fromBase64Url(state.rootKey, 'root key');
+  const ownPrivate = fromBase64Url(state.sendingRatchetKey.privateKey, 'ratchet private key');
 
-  const receiving = await kdfRk(rootKey, await sharedSecretOrFail(ownPrivate, remoteKey));
-  wipe(rootKey, ownPrivate);
+  // The fresh key pair does not depend on the receiving step, so the two run concurrently.
+  const [receivingDh, fresh] = await Promise.all([sharedSecretOrFail(ownPrivate, remoteKey), x25519.generateKeyPair()]);
+  const [receiving, sendingDh] = await Promise.all([kdfRk(rootKey, receivingDh), sharedSecretOrFail(fresh.privateKey, remoteKey)]);
+  const sending = await kdfRk(receiving.rootKey, sendingDh);
+
   state.receivingChain = { chainKey: toBase64Url(receiving.chainKey), counter: 0 };
-
-  const fresh = await x25519.generateKeyPair();
-  const sending = await kdfRk(receiving.rootKey, await sharedSecretOrFail(fresh.privateKey, remoteKey));
   state.sendingRatchetKey = { publicKey: toBase64Url(fresh.publicKey), privateKey: toBase64Url(fresh.privateKey) };
   state.sendingChain = { chainKey: toBase64Url(sending.chainKey), counter: 0 };
   state.rootKey = toBase64Url(sending.rootKey);
 
-  rootKey = sending.rootKey;
-  ownPrivate = fresh.privateKey;
-  wipe(receiving.rootKey, receiving.chainKey, sending.chainKey, rootKey, ownPrivate);
+  wipe(rootKey, ownPrivate, receivingDh, sendingDh, fresh.privateKey);
+  wipe(receiving.rootKey, receiving.chainKey, sending.rootKey, sending.chainKey);
 }
 
 async function sharedSecretOrFail(privateKey: Uint8Array, publicKey: Uint8Array): Promise<Uint8Array> {

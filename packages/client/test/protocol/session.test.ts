@@ -13,7 +13,8 @@ import {
   type Envelope,
   type SessionRecord,
 } from '../../src/protocol/index.ts';
-import { toBase64Url, fromBase64Url } from '../../src/protocol/encoding.ts';
+import { ed25519 } from '../../src/crypto/index.ts';
+import { concatBytes, fromBase64Url, toBase64Url } from '../../src/protocol/encoding.ts';
 import { bundleOf, decoder, establishedPair, smallAccount } from './helpers.ts';
 
 async function expectCode(promise: Promise<unknown>, code: string): Promise<ProtocolError> {
@@ -170,6 +171,18 @@ describe('session setup', () => {
 
     const foreignIdentity = { ...bundle, identity: bundleOf(alice, 'alice').identity };
     await expectCode(initiateSession(alice, foreignIdentity), 'invalid_signature');
+  });
+
+  it('rejects a signed but invalid KEM prekey', async () => {
+    const alice = await smallAccount();
+    const bob = await smallAccount();
+    const bundle = bundleOf(bob, 'bob');
+
+    // Coefficients of 0xFFF are not reduced modulo q, so encapsulation must reject the key.
+    const invalidKey = new Uint8Array(1568).fill(0xff);
+    const signature = await ed25519.sign(fromBase64Url(bob.identity.privateKey, 'seed'), concatBytes(Uint8Array.of(0x08), invalidKey));
+    const forged = { ...bundle, kemPrekey: { ...bundle.kemPrekey, publicKey: toBase64Url(invalidKey), signature: toBase64Url(signature) } };
+    await expectCode(initiateSession(alice, forged), 'invalid_bundle');
   });
 
   it('rejects malformed bundles with the field name', async () => {
