@@ -28,9 +28,10 @@ import { ChatState, type ProfileRecord, type StoredMessage } from './storage.ts'
 import { MAX_ACKNOWLEDGE_BATCH, MAX_INBOX_PAGE, SupabaseTransport, type InboxChannelStatus } from './transport.ts';
 
 /**
- * Largest message body in bytes. The database's default cap on a topic
- * payload is 64 KiB (`topic_payload_max_bytes`); a 32 KiB body grows to
- * about 58 KB as a prekey topic (base64url twice, plus the PQXDH data).
+ * Largest message body in bytes. The database caps a topic payload at 64 KiB
+ * by default (`topic_payload_max_bytes`). A 32 KiB body grows to about 61 KB
+ * as a prekey topic, because it is base64url-encoded twice and the PQXDH
+ * data comes on top.
  */
 export const MAX_MESSAGE_BYTES = 32 * 1024;
 
