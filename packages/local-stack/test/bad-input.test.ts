@@ -40,7 +40,8 @@ async function rest(path: string, init: RequestInit & { token?: string; apikey?:
   return { status: response.status, body };
 }
 
-describe('REST bad input', () => {
+// The gateway rejects some requests PostgREST accepts (or filters, casts, fts), so these run locally only.
+describe.skipIf(externalTarget)('REST bad input', () => {
   it.each([
     ['malformed JSON', '{"name": ', 400, 'PGRST102'],
     ['a JSON scalar', '42', 400, 'PGRST102'],
@@ -157,7 +158,7 @@ describe.skipIf(externalTarget)('REST tokens', () => {
   });
 });
 
-describe('auth bad input', () => {
+describe.skipIf(externalTarget)('auth bad input', () => {
   async function auth(path: string, body: string) {
     const response = await fetch(`${target.apiUrl}/auth/v1/${path}`, { method: 'POST', body, headers: { apikey: target.anonKey, 'Content-Type': 'application/json' } });
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };

@@ -1,6 +1,6 @@
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client, signedInClient, startTarget, type TestTarget } from './support/stack.ts';
+import { client, externalTarget, signedInClient, startTarget, type TestTarget } from './support/stack.ts';
 
 let target: TestTarget;
 
@@ -80,6 +80,8 @@ describe('auth', () => {
     expect(refreshed.data.session?.refresh_token).not.toBe(oldRefresh);
     expect(refreshed.data.session?.access_token).toBeTypeOf('string');
 
+    // Supabase Auth accepts a reused refresh token for 10 s; the local stack rejects reuse at once.
+    if (externalTarget) return;
     const reused = await client(target).auth.refreshSession({ refresh_token: oldRefresh });
     expect(reused.error?.code).toBe('refresh_token_already_used');
 
