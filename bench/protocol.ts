@@ -3,6 +3,7 @@
  * (@signalapp/libsignal-client, native), in one process and one run.
  *
  *   npm run bench:protocol [-- --rounds 5 --seconds 1.5]
+ *   npm run bench:protocol -- --breakdown 200   # CPU per crypto operation in session setup
  *
  * Three workloads, each timed for both implementations:
  *
@@ -39,6 +40,8 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 
 import * as Signal from '@signalapp/libsignal-client';
+
+import { aesGcm, ed25519, mlKem1024, x25519 } from '../packages/client/src/crypto/index.ts';
 
 import {
   createAccount,
@@ -400,7 +403,13 @@ async function parleyReceive(to: ParleyParty, wire: string): Promise<Uint8Array>
   return result.plaintext;
 }
 
-async function createParley(): Promise<Implementation> {
+/** Callbacks around the timed part of each session establishment, for the breakdown. */
+interface TimedPartHooks {
+  onTimedStart?: () => void;
+  onTimedStop?: () => void;
+}
+
+async function createParley(hooks: TimedPartHooks = {}): Promise<Implementation> {
   const aliceAccount = await createAccount({ oneTimePrekeys: 1, kemPrekeys: 1 });
   let bobAccount = await createAccount();
   let bobUpload = exportPrekeys(bobAccount);
@@ -454,12 +463,14 @@ async function createParley(): Promise<Implementation> {
           const a = party('alice', aliceAccount);
           const b = party('bob', bobAccount);
 
+          hooks.onTimedStart?.();
           stopwatch.start();
           a.record = (await initiateSession(a.account, bundle)).record;
           persist(a, false);
           const first = await parleySend(a, FIRST_MESSAGE);
           await parleyReceive(b, first);
           stopwatch.stop();
+          hooks.onTimedStop?.();
 
           bobAccount = b.account;
         }
@@ -525,13 +536,132 @@ function formatRate(rate: number): string {
   return rate >= 100 ? rate.toFixed(0) : rate.toFixed(1);
 }
 
+/** Process CPU time in milliseconds, all threads. */
+function processCpuMs(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1000;
+}
+
+/** Runs `operation` `count` times in sequence after a warm-up and returns its CPU time per call in µs. */
+async function isolatedCpuMicroseconds(count: number, operation: () => unknown): Promise<number> {
+  for (let i = 0; i < Math.min(count, 20); i++) {
+    await operation();
+  }
+  const start = processCpuMs();
+  for (let i = 0; i < count; i++) {
+    await operation();
+  }
+  return ((processCpuMs() - start) * 1000) / count;
+}
+
+/**
+ * Estimates where Parley's session establishment spends CPU time. The
+ * protocol runs several operations concurrently, so timing each call in place
+ * would count shared time twice. Instead this counts the calls per session
+ * during the timed part, measures each operation's CPU cost alone, and
+ * multiplies.
+ */
+async function printEstablishmentBreakdown(sessions: number): Promise<void> {
+  const calls = new Map<string, number>();
+  let counting = false;
+
+  const count = (label: string): void => {
+    if (counting) {
+      calls.set(label, (calls.get(label) ?? 0) + 1);
+    }
+  };
+  const wrap = (target: object, method: string, label: string): void => {
+    const methods = target as Record<string, (...args: unknown[]) => unknown>;
+    const original = methods[method]!;
+    methods[method] = (...args: unknown[]): unknown => {
+      count(label);
+      return original.apply(target, args);
+    };
+  };
+
+  wrap(x25519, 'generateKeyPair', 'X25519 key generation');
+  wrap(x25519, 'sharedSecret', 'X25519 shared secret');
+  wrap(ed25519, 'verify', 'Ed25519 verification');
+  wrap(mlKem1024, 'generateKeyPair', 'ML-KEM-1024 key generation');
+  wrap(mlKem1024, 'encapsulate', 'ML-KEM-1024 encapsulation');
+  wrap(mlKem1024, 'decapsulate', 'ML-KEM-1024 decapsulation');
+  wrap(aesGcm, 'encrypt', 'AES-256-GCM, 1 KiB');
+  wrap(aesGcm, 'decrypt', 'AES-256-GCM, 1 KiB');
+  const subtle = globalThis.crypto.subtle;
+  const importKey = subtle.importKey.bind(subtle);
+  subtle.importKey = ((...args: Parameters<SubtleCrypto['importKey']>) => {
+    if (args[0] === 'pkcs8') {
+      count('WebCrypto PKCS#8 private key import');
+    }
+    return importKey(...args);
+  }) as SubtleCrypto['importKey'];
+
+  const parley = await createParley({
+    onTimedStart: () => {
+      counting = true;
+    },
+    onTimedStop: () => {
+      counting = false;
+    },
+  });
+  await parley.establishment.run(10);
+  calls.clear();
+  const elapsed = await parley.establishment.run(sessions);
+
+  // Each operation alone, with keys like those of a session.
+  const own = await x25519.generateKeyPair();
+  const peer = await x25519.generateKeyPair();
+  const signer = await ed25519.generateKeyPair();
+  const signed = new Uint8Array(1569);
+  const signature = await ed25519.sign(signer.privateKey, signed);
+  const kem = mlKem1024.generateKeyPair();
+  const encapsulation = mlKem1024.encapsulate(kem.publicKey);
+  const key = new Uint8Array(32).fill(1);
+  const nonce = new Uint8Array(12);
+  const plaintext = new Uint8Array(MESSAGE_BYTES);
+  const pkcs8 = new Uint8Array([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20, ...own.privateKey]);
+  const costs = new Map<string, number>([
+    ['X25519 key generation', await isolatedCpuMicroseconds(300, () => x25519.generateKeyPair())],
+    ['X25519 shared secret', await isolatedCpuMicroseconds(300, () => x25519.sharedSecret(own.privateKey, peer.publicKey))],
+    ['Ed25519 verification', await isolatedCpuMicroseconds(300, () => ed25519.verify(signer.publicKey, signed, signature))],
+    ['ML-KEM-1024 key generation', await isolatedCpuMicroseconds(50, () => mlKem1024.generateKeyPair())],
+    ['ML-KEM-1024 encapsulation', await isolatedCpuMicroseconds(50, () => mlKem1024.encapsulate(kem.publicKey))],
+    ['ML-KEM-1024 decapsulation', await isolatedCpuMicroseconds(50, () => mlKem1024.decapsulate(encapsulation.cipherText, kem.privateKey))],
+    ['AES-256-GCM, 1 KiB', await isolatedCpuMicroseconds(300, () => aesGcm.encrypt(key, nonce, plaintext, nonce))],
+    ['WebCrypto PKCS#8 private key import', await isolatedCpuMicroseconds(300, () => importKey('pkcs8', pkcs8, { name: 'X25519' }, false, ['deriveBits']))],
+  ]);
+
+  const measured = (elapsed.cpuMs * 1000) / sessions;
+  console.log(`Parley session establishment: ${measured.toFixed(0)} µs of CPU per session, measured over ${sessions} sessions\n`);
+  console.log('operation                             calls/session  CPU µs/call alone  estimated CPU µs/session');
+  let estimated = 0;
+  const rows = [...costs.entries()].map(([label, cost]) => ({ label, cost, perSession: ((calls.get(label) ?? 0) / sessions) * cost }));
+  for (const row of rows.sort((a, b) => b.perSession - a.perSession)) {
+    estimated += row.perSession;
+    const callsPerSession = (calls.get(row.label) ?? 0) / sessions;
+    console.log(`${row.label.padEnd(37)} ${callsPerSession.toFixed(1).padStart(13)}  ${row.cost.toFixed(0).padStart(17)}  ${row.perSession.toFixed(0).padStart(24)}`);
+  }
+  console.log(`${'sum of the estimates'.padEnd(37)} ${''.padStart(13)}  ${''.padStart(17)}  ${estimated.toFixed(0).padStart(24)}`);
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       rounds: { type: 'string', default: '5' },
       seconds: { type: 'string', default: '1.5' },
+      breakdown: { type: 'string' },
     },
   });
+
+  if (values.breakdown !== undefined) {
+    const sessions = Number(values.breakdown);
+    if (!Number.isInteger(sessions) || sessions < 1) {
+      throw new Error(`--breakdown must be a positive number of sessions, got ${values.breakdown}`);
+    }
+    await printEstablishmentBreakdown(sessions);
+    return;
+  }
+
   const rounds = Number(values.rounds);
   const seconds = Number(values.seconds);
   if (!Number.isInteger(rounds) || rounds < 1) {
