@@ -32,6 +32,12 @@ const FORMAT_KEY = 'format';
 /** Maximum length of a database name, in characters. */
 const MAX_NAME_LENGTH = 256;
 
+/**
+ * Milliseconds `open` waits for the store's Web Lock. A reloading page may
+ * still hold it for a moment while the browser tears the old document down.
+ */
+const LOCK_WAIT_MS = 2000;
+
 /** Options of {@link IndexedDbStore.open}. */
 export interface IndexedDbStoreOptions {
   /** IndexedDB implementation. Default: `globalThis.indexedDB`. */
@@ -186,7 +192,8 @@ function defaultLocks(): LockManager | undefined {
 
 /**
  * Takes the exclusive Web Lock `parley-store:<name>` and returns the
- * function that releases it. Rejects at once when another holder has it.
+ * function that releases it. Waits up to {@link LOCK_WAIT_MS} for another
+ * holder to let go, then rejects.
  */
 async function acquireLock(name: string, locks: LockManager | undefined): Promise<() => void> {
   if (locks === undefined) {
@@ -201,13 +208,18 @@ async function acquireLock(name: string, locks: LockManager | undefined): Promis
 
   const acquired = await new Promise<boolean>((resolve, reject) => {
     locks
-      .request(`parley-store:${name}`, { mode: 'exclusive', ifAvailable: true }, async (lock) => {
-        resolve(lock !== null);
-        if (lock !== null) {
-          await held;
-        }
+      .request(`parley-store:${name}`, { mode: 'exclusive', signal: AbortSignal.timeout(LOCK_WAIT_MS) }, async () => {
+        resolve(true);
+        await held;
       })
-      .catch(reject);
+      .catch((error: unknown) => {
+        const errorName = (error as { name?: unknown } | null)?.name;
+        if (errorName === 'AbortError' || errorName === 'TimeoutError') {
+          resolve(false);
+        } else {
+          reject(error);
+        }
+      });
   });
 
   if (!acquired) {
