@@ -51,8 +51,8 @@ export interface IndexedDbStoreOptions {
 
 /**
  * A Store backed by one IndexedDB database. One open store per database:
- * a second `open` of the same name, in this or another tab, is rejected
- * until the first is closed.
+ * a second `open` of the same name, in this or another tab, waits two
+ * seconds for the first to close and is rejected after that.
  */
 export class IndexedDbStore implements Store {
   /** Name of the IndexedDB database. */
@@ -202,7 +202,7 @@ async function acquireLock(name: string, locks: LockManager | undefined): Promis
   }
 
   let release: () => void = () => {};
-  const held = new Promise<void>((resolve) => {
+  const released = new Promise<void>((resolve) => {
     release = resolve;
   });
 
@@ -210,7 +210,7 @@ async function acquireLock(name: string, locks: LockManager | undefined): Promis
     locks
       .request(`parley-store:${name}`, { mode: 'exclusive', signal: AbortSignal.timeout(LOCK_WAIT_MS) }, async () => {
         resolve(true);
-        await held;
+        await released;
       })
       .catch((error: unknown) => {
         const errorName = (error as { name?: unknown } | null)?.name;
