@@ -59,6 +59,8 @@ export async function startGatewayProcess(config: GatewayConfig, logLevel: strin
 
 export interface FunctionsRouterOptions {
   functionsDir: string;
+  /** Port on 127.0.0.1; the supervisor fixes it so that a restarted router keeps the gateway's URL. */
+  port: number;
   environment: Record<string, string>;
   logger: Logger;
 }
@@ -80,7 +82,7 @@ export async function startFunctionsRouter(options: FunctionsRouterOptions): Pro
       ...(process.env.DENO_DIR === undefined ? {} : { DENO_DIR: process.env.DENO_DIR }),
       NO_COLOR: '1',
       FUNCTIONS_DIR: options.functionsDir,
-      FUNCTIONS_PORT: '0',
+      FUNCTIONS_PORT: String(options.port),
       ...options.environment,
     },
   });

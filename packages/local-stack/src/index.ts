@@ -50,9 +50,17 @@ export interface Stack {
 export const DEFAULT_PORT = 54321;
 const HOST = '127.0.0.1';
 
-/** Restarts of a crashed gateway allowed within GATEWAY_RESTART_WINDOW_MS before the supervisor gives up. */
-const MAX_GATEWAY_RESTARTS = 5;
-const GATEWAY_RESTART_WINDOW_MS = 60_000;
+/** Restarts of a crashed child allowed within RESTART_WINDOW_MS before the supervisor gives up. */
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 60_000;
+
+/** Records a crash and returns true when there were more than MAX_RESTARTS within RESTART_WINDOW_MS. */
+function tooManyRecentCrashes(crashes: number[]): boolean {
+  const now = Date.now();
+  crashes.push(now);
+  while (crashes.length > 0 && (crashes[0] as number) < now - RESTART_WINDOW_MS) crashes.shift();
+  return crashes.length > MAX_RESTARTS;
+}
 
 async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
@@ -122,24 +130,47 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const functions = await discoverFunctions(functionsDir, join(functionsDir, '..', 'config.toml'));
     let functionsChild: ChildProcess | undefined;
     let functionsRouterUrl: string | undefined;
+    let stopping = false;
     if (functions.length > 0) {
-      const router = await startFunctionsRouter({
-        functionsDir,
-        logger: logger.child({ component: 'functions' }),
-        environment: {
-          SUPABASE_URL: apiUrl,
-          SUPABASE_ANON_KEY: keys.anonKey,
-          SUPABASE_SERVICE_ROLE_KEY: keys.serviceRoleKey,
-          SUPABASE_DB_URL: dbUrl,
-          SUPABASE_JWKS: JSON.stringify({ keys: [keys.publicJwk] }),
-          LOG_LEVEL: logLevel,
-        },
+      const functionsPort = await freePort();
+      const functionsLogger = logger.child({ component: 'functions' });
+      const recentRouterCrashes: number[] = [];
+      const launchRouter = async () => {
+        const router = await startFunctionsRouter({
+          functionsDir,
+          port: functionsPort,
+          logger: functionsLogger,
+          environment: {
+            SUPABASE_URL: apiUrl,
+            SUPABASE_ANON_KEY: keys.anonKey,
+            SUPABASE_SERVICE_ROLE_KEY: keys.serviceRoleKey,
+            SUPABASE_DB_URL: dbUrl,
+            SUPABASE_JWKS: JSON.stringify({ keys: [keys.publicJwk] }),
+            LOG_LEVEL: logLevel,
+          },
+        });
+        functionsChild = router.child;
+        functionsRouterUrl = router.url;
+        await lock.addChild('functions', router.child.pid as number);
+        router.child.once('exit', (code, signal) => {
+          if (stopping || functionsChild !== router.child) return;
+          if (tooManyRecentCrashes(recentRouterCrashes)) {
+            logger.fatal({ code, signal }, 'functions router exited too often within a minute; not restarting it');
+            return;
+          }
+          logger.error({ code, signal, pid: router.child.pid }, 'functions router exited unexpectedly; restarting it');
+          setTimeout(() => {
+            if (stopping) return;
+            launchRouter().catch((error: unknown) => logger.error({ err: error }, 'functions router restart failed'));
+          }, 300).unref();
+        });
+        logger.info({ functions: functions.map((definition) => definition.name), pid: router.child.pid }, 'functions router started');
+      };
+      await launchRouter();
+      cleanups.push(async () => {
+        stopping = true;
+        if (functionsChild !== undefined) await stopChild(functionsChild);
       });
-      functionsChild = router.child;
-      functionsRouterUrl = router.url;
-      await lock.addChild('functions', router.child.pid as number);
-      cleanups.push(() => stopChild(router.child));
-      logger.info({ functions: functions.map((definition) => definition.name), pid: router.child.pid }, 'functions router started');
     }
 
     const gatewayConfig: GatewayConfig = {
@@ -153,7 +184,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     };
 
     let gatewayChild: ChildProcess | undefined;
-    let stopping = false;
     let restarting = false;
     const recentCrashes: number[] = [];
 
@@ -163,11 +193,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       await lock.addChild('gateway', child.pid as number);
       child.once('exit', (code, signal) => {
         if (stopping || restarting || gatewayChild !== child) return;
-        const now = Date.now();
-        recentCrashes.push(now);
-        while (recentCrashes.length > 0 && (recentCrashes[0] as number) < now - GATEWAY_RESTART_WINDOW_MS) recentCrashes.shift();
-        if (recentCrashes.length > MAX_GATEWAY_RESTARTS) {
-          logger.fatal({ code, signal }, `gateway exited ${recentCrashes.length} times within a minute; not restarting it`);
+        if (tooManyRecentCrashes(recentCrashes)) {
+          logger.fatal({ code, signal }, 'gateway exited too often within a minute; not restarting it');
           return;
         }
         logger.error({ code, signal, pid: child.pid }, 'gateway exited unexpectedly; restarting it');

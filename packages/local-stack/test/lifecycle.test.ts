@@ -119,6 +119,22 @@ describe.skipIf(externalTarget)('lifecycle', () => {
     }
   });
 
+  it('restarts a killed functions router', async () => {
+    const stack = await startStack({ dataDir: join(root, 'deno'), port: 0, logLevel: 'warn', functionsDir });
+    try {
+      const first = stack.functionsPid() as number;
+      process.kill(first, 'SIGKILL');
+      await waitFor(async () => {
+        if (stack.functionsPid() === first) return false;
+        const response = await fetch(`${stack.apiUrl}/functions/v1/open`, { method: 'POST', body: 'x' }).catch(() => undefined);
+        return response?.status === 200;
+      }, 60_000, 'the restarted functions router');
+      expect(isAlive(first)).toBe(false);
+    } finally {
+      await stack.stop();
+    }
+  });
+
   it('refuses a second stack on the same data folder', async () => {
     const dataDir = join(root, 'busy');
     const stack = await startStack({ dataDir, port: 0, logLevel: 'warn', functionsDir });
