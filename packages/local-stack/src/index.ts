@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { chmod } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import postgres from 'postgres';
@@ -94,6 +95,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const dataDir = resolve(options.dataDir ?? defaultDataDir());
   const functionsDir = resolve(options.functionsDir ?? join(repositoryRoot(), 'supabase', 'functions'));
   const lock = await StackLock.acquire(dataDir, logger);
+  // Under root PostgreSQL runs as the OS user postgres, which must reach the cluster folder inside.
+  if (process.getuid?.() === 0) await chmod(dataDir, 0o755);
 
   const cleanups: (() => Promise<void>)[] = [];
   const runCleanups = async () => {
