@@ -282,6 +282,13 @@ describe('web demo', () => {
     await waitForState(page, 'Typed with the keyboard only.', 'delivered');
     await screenshot(page, '08-phone-conversation');
 
+    await page.getByTestId('server-view').press('Enter');
+    await page.getByTestId('server-panel').waitFor();
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('pause-receiving');
+    await screenshot(page, '08-phone-server-view');
+    await page.keyboard.press('Escape');
+    await page.getByTestId('server-panel').waitFor({ state: 'hidden' });
+
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     expect(overflow).toBe(0);
   });

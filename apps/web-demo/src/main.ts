@@ -81,13 +81,13 @@ class App {
           }
           await this.route();
         },
-        () => this.#signOut(),
+        () => this.signOut(),
       );
       return;
     }
 
     this.#session = await ChatSession.start(this.#client, this.#store, this.#chat);
-    new ChatScreen(root, this.#session, this.#device, { signOut: () => this.#signOut() });
+    new ChatScreen(root, this.#session, this.#device, { signOut: () => this.signOut() });
     if (!navigator.onLine) {
       this.#session.setOffline(true);
     }
@@ -118,10 +118,14 @@ class App {
   }
 
   /** Signs out and deletes this device's keys and messages, then starts over. */
-  async #signOut(): Promise<void> {
+  async signOut(): Promise<void> {
     await this.#session?.stop();
     await this.#chat.stop();
-    await this.#client.auth.signOut();
+    const { error } = await this.#client.auth.signOut();
+    if (error !== null) {
+      // The server may be gone or the user deleted: forgetting the session here is enough.
+      await this.#client.auth.signOut({ scope: 'local' });
+    }
     await this.#store.close();
     await IndexedDbStore.delete(this.#storeName);
     location.reload();
@@ -145,7 +149,15 @@ async function boot(): Promise<void> {
     auth: { storageKey: `parley-demo:${device}:auth`, persistSession: true, autoRefreshToken: true, detectSessionInUrl: false },
   });
   const app = new App(client, store, storeName, device);
-  await app.route();
+  try {
+    await app.route();
+  } catch (error) {
+    const title = error instanceof ChatError ? `The chat failed to start (${error.code})` : 'The demo failed to start';
+    renderFatal(root, title, errorMessage(error), [
+      { label: 'Reload', run: async () => location.reload() },
+      { label: 'Sign out and delete this device’s keys', run: () => app.signOut() },
+    ]);
+  }
 }
 
 function showStoreError(error: unknown, storeName: string): void {
@@ -155,18 +167,19 @@ function showStoreError(error: unknown, storeName: string): void {
     'This device’s key store cannot be opened',
     errorMessage(error),
     canStartOver
-      ? {
-          label: 'Delete the local keys and messages and start over',
-          run: async () => {
-            await IndexedDbStore.delete(storeName);
-            location.reload();
+      ? [
+          {
+            label: 'Delete the local keys and messages and start over',
+            run: async () => {
+              await IndexedDbStore.delete(storeName);
+              location.reload();
+            },
           },
-        }
-      : undefined,
+        ]
+      : [{ label: 'Reload', run: async () => location.reload() }],
   );
 }
 
 boot().catch((error: unknown) => {
-  const title = error instanceof ChatError ? `The chat failed to start (${error.code})` : 'The demo failed to start';
-  renderFatal(root, title, errorMessage(error), { label: 'Reload', run: async () => location.reload() });
+  renderFatal(root, 'The demo failed to start', errorMessage(error), [{ label: 'Reload', run: async () => location.reload() }]);
 });

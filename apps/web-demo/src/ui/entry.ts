@@ -134,23 +134,26 @@ export function renderProfile(root: HTMLElement, register: (profile: string) => 
   input.focus();
 }
 
-/** Renders an error that stops the page, with an optional way out. */
-export function renderFatal(root: HTMLElement, title: string, message: string, action?: { label: string; run: () => Promise<void> }): void {
-  const children: HTMLElement[] = [
-    h('h1', { id: 'title' }, title),
-    h('p', { class: 'form-error', role: 'alert', 'data-testid': 'fatal-error' }, message),
-  ];
-  if (action !== undefined) {
-    const button = h('button', { type: 'button', class: 'danger' }, action.label);
+/** A way out of a fatal error, as a button. */
+export interface FatalAction {
+  label: string;
+  run: () => Promise<void>;
+}
+
+/** Renders an error that stops the page, with buttons for the ways out. */
+export function renderFatal(root: HTMLElement, title: string, message: string, actions: FatalAction[] = []): void {
+  const text = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'fatal-error' }, message);
+  const buttons = actions.map((action, index) => {
+    const button = h('button', { type: 'button', class: index === 0 ? 'primary' : 'danger' }, action.label);
     button.addEventListener('click', () => {
       button.disabled = true;
       action.run().catch((error: unknown) => {
         button.disabled = false;
-        children[1]!.textContent = errorMessage(error);
+        text.textContent = errorMessage(error);
       });
     });
-    children.push(button);
-  }
-  replaceChildren(root, h('main', { class: 'card', 'aria-labelledby': 'title' }, ...children));
-  (children[2] ?? children[0])!.focus?.();
+    return button;
+  });
+  replaceChildren(root, h('main', { class: 'card', 'aria-labelledby': 'title' }, h('h1', { id: 'title' }, title), text, h('div', { class: 'stack' }, ...buttons)));
+  buttons[0]?.focus();
 }
