@@ -6,13 +6,13 @@
 //
 // The results go to the "Database" section of bench/RESULTS.md.
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { prepareDatabase } from '../packages/local-stack/src/migrate.ts';
 import { startCluster } from '../packages/local-stack/src/postgres/cluster.ts';
 import { type ClaimRun, copyPrekeysToBare, createBarePrekeys, runClaims, storePrekeys } from './database/claims.ts';
-import { type Actor, connect, createProfiles, loadActors, loadTopics, profileName, raiseRateLimits, serverVersion, vacuumAnalyze } from './database/db.ts';
+import { type Actor, connect, createProfiles, loadActors, loadTopics, profileName, raiseRateLimits, serverVersion, settle, vacuumAnalyze } from './database/db.ts';
 import { type Plan, explainStatement } from './database/explain.ts';
 import {
   type GrowthStep,
@@ -185,7 +185,7 @@ returning k.key_id, k.public_key, k.signature`;
       await loadTopics(url, { ...load, count: options.purgeFresh, createdAt: spread(options.purgeFresh, `now() - interval '1 day'`, '1 day') }, (done) =>
         progress(`  ${done.toLocaleString('en-US')} fresh topics`),
       );
-      await vacuumAnalyze(superuser, 'public.chat_topics');
+      await settle(superuser, 'public.chat_topics');
 
       const recipients = range(firstBackground, options.profiles).map((i) => profileName('bench-', i));
       const run: PurgeRun = await runPurge(
@@ -219,14 +219,15 @@ returning k.key_id, k.public_key, k.signature`;
           );
           stored = size;
         }
-        await vacuumAnalyze(superuser, 'public.chat_topics');
+        await settle(superuser, 'public.chat_topics');
         if (!options.phases.has('growth')) break;
 
         progress(`growth: ${options.growthRounds} rounds at ${size.toLocaleString('en-US')} topics`);
+        const loadAverage = loadavg()[0] ?? Number.NaN;
         const latencies = await measureRounds(url, pairs, options.growthRounds, 50);
         const plans: Plan[] = await explainHotStatements(superuser, pairs[0] as Pair, EXPLAIN_RUNS);
         progress(`  send p50 ${latencies.send.p50.toFixed(2)} ms, read p50 ${latencies.read.p50.toFixed(2)} ms, acknowledge p50 ${latencies.acknowledge.p50.toFixed(2)} ms`);
-        results.growth.push({ topics: size, latencies, plans } satisfies GrowthStep);
+        results.growth.push({ topics: size, loadAverage, latencies, plans } satisfies GrowthStep);
       }
 
       if (options.phases.has('growth')) {

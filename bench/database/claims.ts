@@ -92,7 +92,7 @@ async function parleyClaim(sql: Sql, claimer: Actor, target: string): Promise<Cl
   };
 }
 
-/** The bare pick: one statement deleting one one-time EC and one one-time KEM key with `for update skip locked`. */
+/** Deletes one one-time EC and one one-time KEM key in one statement with `for update skip locked`: the bare pick. */
 async function barePick(sql: Sql | TransactionSql, target: string): Promise<ClaimOutcome> {
   const [row] = await sql<{ ec_key_id: number | null; kem_key_id: number | null }[]>`
     with ec as (

@@ -161,3 +161,13 @@ export async function serverVersion(sql: Sql): Promise<string> {
 export async function vacuumAnalyze(sql: Sql, table: string): Promise<void> {
   await sql.unsafe(`vacuum (analyze) ${table}`);
 }
+
+/**
+ * Vacuums and analyzes a freshly loaded table, then runs a checkpoint, so
+ * the measurement that follows does not share the disk with the checkpointer
+ * writing out the bulk load.
+ */
+export async function settle(sql: Sql, table: string): Promise<void> {
+  await vacuumAnalyze(sql, table);
+  await sql`checkpoint`;
+}

@@ -1,5 +1,5 @@
-// What the figures of a run show, and the measured reason behind each missed
-// target. Every number here comes from the run being reported.
+// Findings of a run: what its figures show, and the measured reason behind
+// each missed target. Every number here comes from the run being reported.
 import type { ClaimRun } from './claims.ts';
 import { type BenchResults, planOf } from './report.ts';
 import type { SendRun } from './send.ts';
@@ -25,12 +25,12 @@ function sendFindings(results: BenchResults): string[] {
   notes.push(
     `Send and acknowledge at ${connections} connections: the local stack reaches ${formatRatio(parley.topicsPerSecond / bare.topicsPerSecond)} of the bare statements and the hosted broadcast ${formatRatio(hosted.topicsPerSecond / bare.topicsPerSecond)}. ` +
       `The local stack's \`realtime.send\` (packages/local-stack/sql/bootstrap.sql) sends a NOTIFY, and PostgreSQL serializes the commits of all transactions that sent one with a database-wide lock held until the commit record is flushed, so concurrent senders cannot share a WAL flush: ` +
-      `send p50 ${formatMs(parley.send.p50)} with the NOTIFY against ${formatMs(hosted.send.p50)} without it. ` +
+      `send p50 ${formatMs(parley.send.p50)} with the NOTIFY against ${formatMs(hosted.send.p50)} without it, and on average ${parley.notifyLockWaiters.toFixed(1)} of the ${connections} backends were waiting for that lock (pg_locks, sampled every 20 ms) against ${hosted.notifyLockWaiters.toFixed(1)} without the NOTIFY. ` +
       'Hosted Supabase sends broadcasts without a NOTIFY, so the hosted figure is the one that applies to a deployed project; the local stack keeps the NOTIFY because its Realtime gateway listens for it. No migration can change this, because the NOTIFY is part of the local stack\'s bootstrap, not of the migrations.',
   );
   notes.push(
     `The request shape alone, a begin, a set_config and a commit around each statement as PostgREST sends them, brings the bare statements to ${formatRatio(bareTransaction.topicsPerSecond / bare.topicsPerSecond)} of autocommit at ${connections} connections (${formatRate(bareTransaction.topicsPerSecond)} against ${formatRate(bare.topicsPerSecond)}). ` +
-      `Against that, the policies, triggers and functions of the hosted variant keep ${formatRatio(hosted.topicsPerSecond / bareTransaction.topicsPerSecond)} of the throughput.`,
+      `In the same request shape, the hosted variant with its policies, triggers and functions reaches ${formatRatio(hosted.topicsPerSecond / bareTransaction.topicsPerSecond)} of the bare statements, so most of the gap to autocommit is the request shape: on 2 shared cores every round trip waits for both processes to be scheduled.`,
   );
   return notes;
 }
@@ -91,7 +91,9 @@ function growthFindings(results: BenchResults): string[] {
         (indexOnly
           ? 'Every hot statement reaches its rows through an index at every size (plans below), so the work per operation grows only with the depth of the B-trees. '
           : 'At least one hot statement reads a whole table (see the scans below). ') +
-        'The request latencies also move with the load of the shared cores between the phases, which the server execution times largely leave out.',
+        (requestRatios.some((ratio) => ratio > 1.5) && serverRatios.every((ratio) => ratio <= 1.5)
+          ? `The request latencies include four round trips and, for the writes, the commit's WAL flush on the shared machine, whose load average was ${smallest.loadAverage.toFixed(1)} and ${largest.loadAverage.toFixed(1)} when the two sizes were measured; the server execution time of the same statements leaves both out and stayed within the target.`
+          : `The machine's load average was ${smallest.loadAverage.toFixed(1)} and ${largest.loadAverage.toFixed(1)} when the two sizes were measured.`),
     );
   }
   const empty = results.fullerInbox.find((row) => row.pending === 0);

@@ -19,6 +19,8 @@ export interface OperationLatencies {
 
 export interface GrowthStep {
   topics: number;
+  /** One-minute load average of the machine when the rounds started. */
+  loadAverage: number;
   latencies: OperationLatencies;
   plans: Plan[];
 }
@@ -28,7 +30,7 @@ export function emptyLatencies(): OperationLatencies {
 }
 
 /**
- * One round: the sender sends a topic, the recipient reads its first inbox
+ * Runs one round: the sender sends a topic, the recipient reads its first inbox
  * page and acknowledges the topic just sent (the page's highest id), so the
  * table keeps its size.
  */
@@ -194,7 +196,7 @@ export async function runPolicyCost(url: string, superuser: Sql, pairs: Pair[], 
   return result;
 }
 
-/** Send latency to one recipient whose inbox holds `pending` topics. */
+/** Measures the send latency to one recipient whose inbox contains `pending` topics. */
 export async function measureSendToFullerInbox(
   url: string,
   superuser: Sql,

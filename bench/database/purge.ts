@@ -1,5 +1,5 @@
 // Purge at scale: purge_stale_topics works through topics past retention in
-// batches while a sender keeps inserting; the sender's latencies during the
+// batches while a sender keeps inserting. The sender's latencies during the
 // purge are compared with its latencies without it.
 import { type Actor, type Sql, TOPIC_PAYLOAD, asUser, connect } from './db.ts';
 import { Latencies, seededRandom, sleep } from './stats.ts';
@@ -20,8 +20,8 @@ export interface PurgeRun {
 
 /**
  * Inserts topics from `sender` to random recipients at `rate` per second on
- * one connection until `stop()` returns true; a late insert starts at once,
- * so the rate is a target and latency includes any stall.
+ * one connection until `stop()` returns true. A late insert starts at once,
+ * so the rate is a target and the latency includes any stall.
  */
 async function paceSender(
   sql: Sql,

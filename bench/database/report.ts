@@ -197,9 +197,10 @@ function sendDetails(results: BenchResults): string {
     ...latencyCells(run.send).slice(0, 2),
     ...latencyCells(run.read).slice(0, 2),
     ...latencyCells(run.acknowledge).slice(0, 2),
+    run.notifyLockWaiters.toFixed(2),
   ]);
   return table(
-    ['connections', 'variant', 'topics/s', 'vs bare', 'send p50', 'send p99', 'read p50', 'read p99', 'ack p50', 'ack p99'],
+    ['connections', 'variant', 'topics/s', 'vs bare', 'send p50', 'send p99', 'read p50', 'read p99', 'ack p50', 'ack p99', 'backends waiting for the NOTIFY lock (mean)'],
     rows,
   );
 }
@@ -244,12 +245,13 @@ function purgeDetails(purge: PurgeRun): string {
 function growthDetails(results: BenchResults): string {
   const rows = results.growth.map((step) => [
     formatCount(step.topics),
+    step.loadAverage.toFixed(1),
     ...latencyCells(step.latencies.send),
     ...latencyCells(step.latencies.read),
     ...latencyCells(step.latencies.acknowledge),
   ]);
   return table(
-    ['stored topics', 'send p50', 'send p99', 'send mean', 'read p50', 'read p99', 'read mean', 'ack p50', 'ack p99', 'ack mean'],
+    ['stored topics', 'load average', 'send p50', 'send p99', 'send mean', 'read p50', 'read p99', 'read mean', 'ack p50', 'ack p99', 'ack mean'],
     rows,
   );
 }
@@ -367,7 +369,7 @@ export function renderSection(results: BenchResults): string {
       '### Growth',
       '',
       `Topics spread at random over ${formatCount(options.profiles)} profiles. ${options.growthRounds} rounds per size on one connection, each a send, a read of the recipient's first page and the acknowledgement of the topic just sent, so the table keeps its size. ` +
-        'The measured inboxes hold 20 topics at every size, so the first page returns the same rows; the rest of the topics sit in the other inboxes. Every size was vacuumed and analyzed after loading. ' +
+        'The measured inboxes hold 20 topics at every size, so the first page returns the same rows; the rest of the topics sit in the other inboxes. Every size was vacuumed, analyzed and checkpointed after loading. ' +
           'Request latencies include the client, the four round trips of a PostgREST-style request and the commit; the server execution times are the medians of 40 runs of `explain (analyze, buffers)` of each statement (triggers included, rolled back), which the shared cores disturb much less.',
       '',
       growthDetails(results),

@@ -2,7 +2,7 @@
 // acknowledge them, through the project's policies, triggers and functions,
 // against the same work on a bare table as the superuser.
 import { type Actor, type Sql, TOPIC_PAYLOAD, type TransactionSql, asUser, connect } from './db.ts';
-import { Latencies } from './stats.ts';
+import { Latencies, sleep } from './stats.ts';
 
 /** Topics each sender inserts before its recipient reads and acknowledges them. */
 export const SENDS_PER_ROUND = 10;
@@ -26,6 +26,8 @@ export interface SendRun {
   send: Latencies;
   read: Latencies;
   acknowledge: Latencies;
+  /** Mean number of the run's backends waiting for the database-wide lock that a committing NOTIFY takes, sampled every 20 ms. */
+  notifyLockWaiters: number;
 }
 
 /** Creates bench_bare.topics: chat_topics' columns, defaults and indexes, without constraints, policies or triggers. */
@@ -132,6 +134,27 @@ export async function withHostedBroadcast<T>(superuser: Sql, work: () => Promise
  * Runs `connections` workers for `seconds`, each a sender and recipient pair
  * of its own, so no two workers share a rate limit counter or an inbox.
  */
+/**
+ * Samples, every 20 ms until `stop()` returns true, how many backends wait
+ * for the lock on the database object (pg_locks locktype `object` on
+ * pg_database), which a transaction that sent a NOTIFY holds through its
+ * commit. Returns the mean count.
+ */
+async function sampleNotifyLockWaiters(monitor: Sql, stop: () => boolean): Promise<number> {
+  let samples = 0;
+  let waiting = 0;
+  while (!stop()) {
+    const [row] = await monitor<{ waiting: number }[]>`
+      select count(*)::integer as waiting from pg_locks
+      where not granted and locktype = 'object' and classid = 'pg_database'::regclass
+    `;
+    waiting += row?.waiting ?? 0;
+    samples += 1;
+    await sleep(20);
+  }
+  return samples === 0 ? 0 : waiting / samples;
+}
+
 export async function runSendAndAcknowledge(
   url: string,
   pairs: Array<{ sender: Actor; recipient: Actor }>,
@@ -140,8 +163,17 @@ export async function runSendAndAcknowledge(
   seconds: number,
 ): Promise<SendRun> {
   if (pairs.length < connections) throw new Error(`${connections} connections need ${connections} sender pairs, got ${pairs.length}.`);
-  const run: SendRun = { connections, variant, topicsPerSecond: 0, send: new Latencies(), read: new Latencies(), acknowledge: new Latencies() };
+  const run: SendRun = {
+    connections,
+    variant,
+    topicsPerSecond: 0,
+    send: new Latencies(),
+    read: new Latencies(),
+    acknowledge: new Latencies(),
+    notifyLockWaiters: 0,
+  };
   const workers: Worker[] = pairs.slice(0, connections).map((pair) => ({ sql: connect(url), ...pair }));
+  const monitor = connect(url);
   const round =
     variant === 'parley' || variant === 'parley-hosted'
       ? parleyRound
@@ -154,14 +186,17 @@ export async function runSendAndAcknowledge(
     let acknowledged = 0;
     const start = performance.now();
     const deadline = start + seconds * 1000;
+    const sampling = sampleNotifyLockWaiters(monitor, () => performance.now() >= deadline);
     await Promise.all(
       workers.map(async (worker) => {
         while (performance.now() < deadline) acknowledged += await round(worker, run);
       }),
     );
     run.topicsPerSecond = acknowledged / ((performance.now() - start) / 1000);
+    run.notifyLockWaiters = await sampling;
   } finally {
     await Promise.all(workers.map((worker) => worker.sql.end({ timeout: 5 })));
+    await monitor.end({ timeout: 5 });
   }
   return run;
 }
