@@ -35,6 +35,7 @@ class App {
     window.addEventListener('offline', () => this.#session?.setOffline(true));
     document.addEventListener('visibilitychange', () => {
       if (!document.hidden) {
+        this.#session?.markSeen();
         this.#session?.sync().catch(() => undefined);
       }
     });

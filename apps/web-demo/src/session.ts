@@ -156,6 +156,13 @@ export class ChatSession {
     this.onChange();
   }
 
+  /** Clears the unread count of the open conversation, for example when the tab is shown again. */
+  markSeen(): void {
+    if (this.openContact !== undefined && this.unread.delete(this.openContact)) {
+      this.onChange();
+    }
+  }
+
   closeConversation(): void {
     this.openContact = undefined;
     this.onChange();
