@@ -9,9 +9,25 @@
  *   --db-url <url>     use this existing database instead of a local cluster (DATABASE_URL)
  *   --functions-dir <path>  Edge Functions folder (PARLEY_FUNCTIONS_DIR; default supabase/functions)
  *   --log-level <lvl>  pino log level (LOG_LEVEL; default info)
+ *   --web-demo-port <n>  port of the web demo, 0 for a free one, "off" to skip it
+ *                        (PARLEY_WEB_DEMO_PORT; default 5173, or a free port with --port 0)
  */
 import { parseArgs } from 'node:util';
 import { DEFAULT_PORT, startStack, type StackOptions } from './index.ts';
+
+/** Port of the web demo served next to the stack, Vite's usual one. */
+const DEFAULT_WEB_DEMO_PORT = 5173;
+
+interface StartOptions {
+  stack: StackOptions;
+  /** Web demo port, or null when the demo is turned off. */
+  webDemoPort: number | null;
+}
+
+interface WebDemo {
+  url: string;
+  close(): Promise<void>;
+}
 
 function parsePort(text: string): number {
   const port = Number(text);
@@ -21,7 +37,7 @@ function parsePort(text: string): number {
   return port;
 }
 
-function readOptions(): StackOptions {
+function readOptions(): StartOptions {
   const { values } = parseArgs({
     options: {
       port: { type: 'string' },
@@ -30,6 +46,7 @@ function readOptions(): StackOptions {
       'db-url': { type: 'string' },
       'functions-dir': { type: 'string' },
       'log-level': { type: 'string' },
+      'web-demo-port': { type: 'string' },
     },
     strict: true,
   });
@@ -57,11 +74,35 @@ function readOptions(): StackOptions {
 
   const logLevel = values['log-level'] ?? process.env.LOG_LEVEL;
   if (logLevel !== undefined && logLevel !== '') options.logLevel = logLevel;
-  return options;
+
+  const webDemo = values['web-demo-port'] ?? process.env.PARLEY_WEB_DEMO_PORT;
+  let webDemoPort: number | null = options.port === 0 ? 0 : DEFAULT_WEB_DEMO_PORT;
+  if (webDemo === 'off') webDemoPort = null;
+  else if (webDemo !== undefined && webDemo !== '') webDemoPort = parsePort(webDemo);
+
+  return { stack: options, webDemoPort };
+}
+
+/**
+ * Builds and serves the web demo against the running stack. A failure (for example a port in
+ * use) is reported and leaves the stack running, because the demo is optional.
+ */
+async function startWebDemo(port: number, apiUrl: string, anonKey: string): Promise<WebDemo | null> {
+  try {
+    const { serveWebDemo } = (await import('@parley/web-demo')) as {
+      serveWebDemo(options: { apiUrl: string; anonKey: string; port: number }): Promise<WebDemo>;
+    };
+    return await serveWebDemo({ apiUrl, anonKey, port });
+  } catch (error) {
+    console.error(
+      `web demo not started: ${(error as Error).message}; pick another port with --web-demo-port <n> or turn it off with --web-demo-port off`,
+    );
+    return null;
+  }
 }
 
 async function main(): Promise<void> {
-  let options: StackOptions;
+  let options: StartOptions;
   try {
     options = readOptions();
   } catch (error) {
@@ -69,7 +110,8 @@ async function main(): Promise<void> {
     process.exit(2);
   }
 
-  const stack = await startStack(options);
+  const stack = await startStack(options.stack);
+  const demo = options.webDemoPort === null ? null : await startWebDemo(options.webDemoPort, stack.apiUrl, stack.anonKey);
 
   const rows: [string, string][] = [
     ['API URL', stack.apiUrl],
@@ -81,6 +123,9 @@ async function main(): Promise<void> {
     ['anon key', stack.anonKey],
     ['service_role key', stack.serviceRoleKey],
   ];
+  if (demo !== null) {
+    rows.push(['Web demo', `${demo.url}?device=alice (open ${demo.url}?device=bob in a second tab)`]);
+  }
   const width = Math.max(...rows.map(([label]) => label.length));
   process.stdout.write(`\nParley local stack is running.\n\n${rows.map(([label, value]) => `${label.padStart(width)}: ${value}`).join('\n')}\n\nPress Ctrl-C to stop.\n`);
 
@@ -91,7 +136,8 @@ async function main(): Promise<void> {
       console.error(`received ${signal} again; exiting without waiting for a clean shutdown`);
       process.exit(1);
     }
-    stack.stop().then(
+    const demoClosed = demo === null ? Promise.resolve() : demo.close().catch(() => undefined);
+    demoClosed.then(() => stack.stop()).then(
       () => process.exit(0),
       (error: unknown) => {
         console.error(`shutdown failed: ${(error as Error).message}`);

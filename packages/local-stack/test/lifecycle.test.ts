@@ -54,7 +54,7 @@ async function postmasterPid(dataDir: string): Promise<number | undefined> {
 async function startCommand(dataDir: string): Promise<{ child: ChildProcess; apiUrl: string; output: () => string }> {
   const entry = fileURLToPath(new URL('../src/main.ts', import.meta.url));
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-  const child = spawn(process.execPath, ['--import', tsx, entry, '--port', '0', '--data-dir', dataDir, '--functions-dir', functionsDir, '--log-level', 'info'], {
+  const child = spawn(process.execPath, ['--import', tsx, entry, '--port', '0', '--data-dir', dataDir, '--functions-dir', functionsDir, '--log-level', 'info', '--web-demo-port', 'off'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group, so a test can send SIGINT to the whole group as Ctrl-C in a terminal does.
     detached: true,
