@@ -31,8 +31,10 @@ export const MAX_CACHED_PUBLIC_KEYS = 64;
 
 type CachedAlgorithm = 'X25519' | 'Ed25519';
 
-const privateKeys = new Map<string, CryptoKey>();
-const publicKeys = new Map<string, CryptoKey>();
+// Entries are promises, so concurrent uses of one new key (PQXDH runs its DH
+// steps at once, three of them with the same base key) share one import.
+const privateKeys = new Map<string, Promise<CryptoKey>>();
+const publicKeys = new Map<string, Promise<CryptoKey>>();
 
 const encoder = new TextEncoder();
 const PRIVATE_LABEL = { X25519: encoder.encode('parley key cache X25519'), Ed25519: encoder.encode('parley key cache Ed25519') } as const;
@@ -43,20 +45,12 @@ export async function privateCryptoKey(
   privateKey: Uint8Array,
   importKey: () => Promise<CryptoKey>,
 ): Promise<CryptoKey> {
-  const id = privateKeyId(algorithm, privateKey);
-  const cached = takeAndRefresh(privateKeys, id);
-  if (cached !== undefined) {
-    return cached;
-  }
-
-  const imported = await importKey();
-  insert(privateKeys, id, imported, MAX_CACHED_PRIVATE_KEYS);
-  return imported;
+  return lookUpOrImport(privateKeys, privateKeyId(algorithm, privateKey), importKey, MAX_CACHED_PRIVATE_KEYS);
 }
 
 /** Stores a private CryptoKey that was generated together with these bytes. */
 export function rememberPrivateKey(algorithm: CachedAlgorithm, privateKey: Uint8Array, key: CryptoKey): void {
-  insert(privateKeys, privateKeyId(algorithm, privateKey), key, MAX_CACHED_PRIVATE_KEYS);
+  insert(privateKeys, privateKeyId(algorithm, privateKey), Promise.resolve(key), MAX_CACHED_PRIVATE_KEYS);
 }
 
 /** Returns the cached public CryptoKey for these bytes, or imports, caches and returns it. */
@@ -65,15 +59,7 @@ export async function publicCryptoKey(
   publicKey: Uint8Array,
   importKey: () => Promise<CryptoKey>,
 ): Promise<CryptoKey> {
-  const id = algorithm + ':' + toHex(publicKey);
-  const cached = takeAndRefresh(publicKeys, id);
-  if (cached !== undefined) {
-    return cached;
-  }
-
-  const imported = await importKey();
-  insert(publicKeys, id, imported, MAX_CACHED_PUBLIC_KEYS);
-  return imported;
+  return lookUpOrImport(publicKeys, algorithm + ':' + toHex(publicKey), importKey, MAX_CACHED_PUBLIC_KEYS);
 }
 
 /** Drops every cached WebCrypto key, private and public. */
@@ -98,9 +84,31 @@ function privateKeyId(algorithm: CachedAlgorithm, privateKey: Uint8Array): strin
   return algorithm + ':' + toHex(digest);
 }
 
+/** Returns the cached or pending import of `id`, or starts one; a failed import leaves no entry. */
+function lookUpOrImport(
+  cache: Map<string, Promise<CryptoKey>>,
+  id: string,
+  importKey: () => Promise<CryptoKey>,
+  capacity: number,
+): Promise<CryptoKey> {
+  const cached = takeAndRefresh(cache, id);
+  if (cached !== undefined) {
+    return cached;
+  }
+
+  const pending = importKey();
+  insert(cache, id, pending, capacity);
+  pending.catch(() => {
+    if (cache.get(id) === pending) {
+      cache.delete(id);
+    }
+  });
+  return pending;
+}
+
 // A Map iterates in insertion order, so re-inserting on every hit keeps the
 // least recently used entry first.
-function takeAndRefresh(cache: Map<string, CryptoKey>, id: string): CryptoKey | undefined {
+function takeAndRefresh(cache: Map<string, Promise<CryptoKey>>, id: string): Promise<CryptoKey> | undefined {
   const key = cache.get(id);
   if (key !== undefined) {
     cache.delete(id);
@@ -109,7 +117,7 @@ function takeAndRefresh(cache: Map<string, CryptoKey>, id: string): CryptoKey | 
   return key;
 }
 
-function insert(cache: Map<string, CryptoKey>, id: string, key: CryptoKey, capacity: number): void {
+function insert(cache: Map<string, Promise<CryptoKey>>, id: string, key: Promise<CryptoKey>, capacity: number): void {
   cache.delete(id);
   cache.set(id, key);
 

@@ -10,7 +10,7 @@ import { assertBytes, isAllZero } from './bytes.ts';
 import { CryptoError } from './errors.ts';
 import { privateCryptoKey, publicCryptoKey, rememberPrivateKey } from './key-cache.ts';
 import type { KeyPair } from './types.ts';
-import { exportOkpKeyPair, importRawPrivateKey, source, subtle } from './webcrypto-util.ts';
+import { exportOkpKeyPair, importRawPrivateKey, importRawPrivateKeyWithPublic, source, subtle } from './webcrypto-util.ts';
 
 export const X25519_KEY_LENGTH = 32;
 
@@ -48,14 +48,21 @@ export const x25519 = {
    * Computes X25519(privateKey, publicKey). Throws CryptoError when the result
    * is all zero, which happens exactly for low-order public keys (RFC 7748
    * section 6.1 allows this check and Signal's protocols require it).
+   *
+   * `ownPublicKey`, the public key of `privateKey` when the caller has it,
+   * lets WebCrypto import an uncached private key through JWK, four to six
+   * times cheaper than PKCS#8 in Node 20. It does not change the result.
    */
-  async sharedSecret(privateKey: Uint8Array, publicKey: Uint8Array): Promise<Uint8Array> {
+  async sharedSecret(privateKey: Uint8Array, publicKey: Uint8Array, ownPublicKey?: Uint8Array): Promise<Uint8Array> {
     assertBytes(privateKey, X25519_KEY_LENGTH, 'x25519.sharedSecret', 'privateKey');
     assertBytes(publicKey, X25519_KEY_LENGTH, 'x25519.sharedSecret', 'publicKey');
+    if (ownPublicKey !== undefined) {
+      assertBytes(ownPublicKey, X25519_KEY_LENGTH, 'x25519.sharedSecret', 'ownPublicKey');
+    }
 
     let shared: Uint8Array;
     if (await useWebCrypto('X25519')) {
-      shared = await webCryptoSharedSecret(privateKey, publicKey);
+      shared = await webCryptoSharedSecret(privateKey, publicKey, ownPublicKey);
     } else {
       shared = nobleSharedSecret(privateKey, publicKey);
     }
@@ -76,8 +83,12 @@ function nobleSharedSecret(privateKey: Uint8Array, publicKey: Uint8Array): Uint8
   }
 }
 
-async function webCryptoSharedSecret(privateKey: Uint8Array, publicKey: Uint8Array): Promise<Uint8Array> {
-  const ownKey = await privateCryptoKey('X25519', privateKey, () => importRawPrivateKey('X25519', privateKey, false, ['deriveBits']));
+async function webCryptoSharedSecret(privateKey: Uint8Array, publicKey: Uint8Array, ownPublicKey: Uint8Array | undefined): Promise<Uint8Array> {
+  const ownKey = await privateCryptoKey('X25519', privateKey, () =>
+    ownPublicKey === undefined
+      ? importRawPrivateKey('X25519', privateKey, false, ['deriveBits'])
+      : importRawPrivateKeyWithPublic('X25519', privateKey, ownPublicKey, false, ['deriveBits']),
+  );
   const peerKey = await publicCryptoKey('X25519', publicKey, () => subtle().importKey('raw', source(publicKey), { name: 'X25519' }, false, []));
 
   try {

@@ -130,7 +130,7 @@ export async function agreeAsInitiator(
 
   try {
     const remoteIdentityX25519 = publicIdentityToX25519(remoteIdentityPublic, 'invalid_bundle');
-    const pairs: Array<[Uint8Array, Uint8Array]> = [
+    const pairs: DhPair[] = [
       [identityX25519, signedPrekey],
       [ephemeral.privateKey, remoteIdentityX25519],
       [ephemeral.privateKey, signedPrekey],
@@ -191,13 +191,15 @@ export async function agreeAsResponder(account: AccountState, envelope: PrekeyEn
 
   try {
     const remoteIdentityX25519 = publicIdentityToX25519(remoteIdentityPublic, 'decryption_failed');
-    const pairs: Array<[Uint8Array, Uint8Array]> = [
-      [signedPrekeyPrivate, remoteIdentityX25519],
+    // The prekeys' own public keys let WebCrypto import their private halves cheaply (see x25519.sharedSecret).
+    const signedPrekeyPublic = fromBase64Url(keys.signedPrekey.publicKey, 'signed prekey');
+    const pairs: DhPair[] = [
+      [signedPrekeyPrivate, remoteIdentityX25519, signedPrekeyPublic],
       [identityX25519, baseKey],
-      [signedPrekeyPrivate, baseKey],
+      [signedPrekeyPrivate, baseKey, signedPrekeyPublic],
     ];
     if (oneTimePrivate !== null) {
-      pairs.push([oneTimePrivate, baseKey]);
+      pairs.push([oneTimePrivate, baseKey, fromBase64Url(keys.oneTimePrekey!.publicKey, 'one-time prekey')]);
     }
 
     // As on the initiator's side, ML-KEM runs while the DH steps may run on worker threads.
@@ -239,13 +241,16 @@ function publicIdentityToX25519(publicKey: Uint8Array, code: 'invalid_bundle' | 
   }
 }
 
+/** A DH step: own private key, the other party's public key, and the own public key when known. */
+type DhPair = [privateKey: Uint8Array, publicKey: Uint8Array, ownPublicKey?: Uint8Array];
+
 /**
  * Starts all DH steps at once and returns their outputs in order. The
  * returned promise is marked as handled, so a caller that throws before
  * awaiting it causes no unhandled rejection.
  */
-function agreeAll(pairs: Array<[Uint8Array, Uint8Array]>, code: 'invalid_bundle' | 'decryption_failed'): Promise<Uint8Array[]> {
-  const outputs = Promise.all(pairs.map(([privateKey, publicKey]) => agree(privateKey, publicKey, code)));
+function agreeAll(pairs: DhPair[], code: 'invalid_bundle' | 'decryption_failed'): Promise<Uint8Array[]> {
+  const outputs = Promise.all(pairs.map(([privateKey, publicKey, ownPublicKey]) => agree(privateKey, publicKey, ownPublicKey, code)));
   outputs.catch(() => undefined);
   return outputs;
 }
@@ -258,9 +263,14 @@ function encapsulateOrFail(publicKey: Uint8Array): { cipherText: Uint8Array; sha
   }
 }
 
-async function agree(privateKey: Uint8Array, publicKey: Uint8Array, code: 'invalid_bundle' | 'decryption_failed'): Promise<Uint8Array> {
+async function agree(
+  privateKey: Uint8Array,
+  publicKey: Uint8Array,
+  ownPublicKey: Uint8Array | undefined,
+  code: 'invalid_bundle' | 'decryption_failed',
+): Promise<Uint8Array> {
   try {
-    return await x25519.sharedSecret(privateKey, publicKey);
+    return await x25519.sharedSecret(privateKey, publicKey, ownPublicKey);
   } catch (error) {
     throw keyError(error, code, 'a public key is not a valid X25519 key');
   }

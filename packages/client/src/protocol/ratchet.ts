@@ -272,9 +272,10 @@ async function dhRatchet(state: RatchetState, header: MessageHeader): Promise<vo
   const remoteKey = fromBase64Url(header.ratchetKey, 'ratchet key');
   const rootKey = fromBase64Url(state.rootKey, 'root key');
   const ownPrivate = fromBase64Url(state.sendingRatchetKey.privateKey, 'ratchet private key');
+  const ownPublic = fromBase64Url(state.sendingRatchetKey.publicKey, 'ratchet public key');
 
   // The fresh key pair does not depend on the receiving step, so the two run concurrently.
-  const [receivingDh, fresh] = await Promise.all([sharedSecretOrFail(ownPrivate, remoteKey), x25519.generateKeyPair()]);
+  const [receivingDh, fresh] = await Promise.all([sharedSecretOrFail(ownPrivate, remoteKey, ownPublic), x25519.generateKeyPair()]);
   const [receiving, sendingDh] = await Promise.all([kdfRk(rootKey, receivingDh), sharedSecretOrFail(fresh.privateKey, remoteKey)]);
   const sending = await kdfRk(receiving.rootKey, sendingDh);
 
@@ -287,9 +288,9 @@ async function dhRatchet(state: RatchetState, header: MessageHeader): Promise<vo
   wipe(receiving.rootKey, receiving.chainKey, sending.rootKey, sending.chainKey);
 }
 
-async function sharedSecretOrFail(privateKey: Uint8Array, publicKey: Uint8Array): Promise<Uint8Array> {
+async function sharedSecretOrFail(privateKey: Uint8Array, publicKey: Uint8Array, ownPublicKey?: Uint8Array): Promise<Uint8Array> {
   try {
-    return await x25519.sharedSecret(privateKey, publicKey);
+    return await x25519.sharedSecret(privateKey, publicKey, ownPublicKey);
   } catch (error) {
     if (error instanceof CryptoError) {
       throw new ProtocolError('decryption_failed', 'Decryption failed: the ratchet key is not a valid X25519 public key');

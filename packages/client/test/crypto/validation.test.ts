@@ -2,7 +2,7 @@
  * Input validation, rejection of bad keys and tags, and the helpers around the
  * primitives, on both backends where the backend matters.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import {
   aesGcm,
@@ -282,6 +282,77 @@ describe('webcrypto key cache', () => {
     await withBackend('webcrypto', () => x25519.sharedSecret(own.privateKey.slice(), peer.publicKey.slice()));
 
     expect(keyCacheSize().privateKeys).toBe(size);
+  });
+
+  it('imports through JWK given the public key', async () => {
+    clearKeyCache();
+    const peer = await withBackend('noble', () => x25519.generateKeyPair());
+    const own = await withBackend('noble', () => x25519.generateKeyPair());
+    const importKey = vi.spyOn(globalThis.crypto.subtle, 'importKey');
+    try {
+      const shared = await withBackend('webcrypto', () => x25519.sharedSecret(own.privateKey, peer.publicKey, own.publicKey));
+      const reference = await withBackend('noble', () => x25519.sharedSecret(own.privateKey, peer.publicKey));
+
+      expect(toHex(shared)).toBe(toHex(reference));
+      expect(importKey.mock.calls.map((call) => call[0])).toEqual(['jwk', 'raw']);
+    } finally {
+      importKey.mockRestore();
+    }
+  });
+
+  it('falls back to PKCS#8 on a mismatched public key', async () => {
+    clearKeyCache();
+    const peer = await withBackend('noble', () => x25519.generateKeyPair());
+    const own = await withBackend('noble', () => x25519.generateKeyPair());
+
+    const shared = await withBackend('webcrypto', () => x25519.sharedSecret(own.privateKey, peer.publicKey, peer.publicKey));
+    const reference = await withBackend('noble', () => x25519.sharedSecret(own.privateKey, peer.publicKey));
+
+    expect(toHex(shared)).toBe(toHex(reference));
+  });
+
+  it('rejects an own public key of the wrong length', async () => {
+    const peer = await withBackend('noble', () => x25519.generateKeyPair());
+    await expect(x25519.sharedSecret(peer.privateKey, peer.publicKey, new Uint8Array(31))).rejects.toThrow(
+      /x25519\.sharedSecret: ownPublicKey/,
+    );
+  });
+
+  it('concurrent uses of a new key share one import', async () => {
+    clearKeyCache();
+    const peer = await withBackend('noble', () => x25519.generateKeyPair());
+    const own = await withBackend('noble', () => x25519.generateKeyPair());
+    const importKey = vi.spyOn(globalThis.crypto.subtle, 'importKey');
+    try {
+      const outputs = await withBackend('webcrypto', () =>
+        Promise.all([1, 2, 3].map(() => x25519.sharedSecret(own.privateKey, peer.publicKey))),
+      );
+
+      expect(new Set(outputs.map(toHex)).size).toBe(1);
+      expect(importKey).toHaveBeenCalledTimes(2);
+      expect(keyCacheSize()).toEqual({ privateKeys: 1, publicKeys: 1 });
+    } finally {
+      importKey.mockRestore();
+    }
+  });
+
+  it('a failed import leaves no entry behind', async () => {
+    clearKeyCache();
+    const peer = await withBackend('noble', () => x25519.generateKeyPair());
+    const own = await withBackend('noble', () => x25519.generateKeyPair());
+    const importKey = vi.spyOn(globalThis.crypto.subtle, 'importKey').mockRejectedValueOnce(new Error('import failed'));
+    try {
+      const failed = withBackend('webcrypto', () => x25519.sharedSecret(own.privateKey, peer.publicKey));
+      await expect(failed).rejects.toThrow('import failed');
+      await Promise.resolve();
+      expect(keyCacheSize().privateKeys).toBe(0);
+
+      const shared = await withBackend('webcrypto', () => x25519.sharedSecret(own.privateKey, peer.publicKey));
+      const reference = await withBackend('noble', () => x25519.sharedSecret(own.privateKey, peer.publicKey));
+      expect(toHex(shared)).toBe(toHex(reference));
+    } finally {
+      importKey.mockRestore();
+    }
   });
 
   it('stays within its bound and clears', async () => {
