@@ -16,6 +16,36 @@ export interface PurgeRun {
   freshLeft: number;
   /** WAL written from the purge's start to its end, by the purge and the sender together. */
   walBytes: number;
+  /** What the sender's backend waited for while it ran a statement, alone and during the purge. */
+  senderWaitsWithout: WaitSamples;
+  senderWaitsDuring: WaitSamples;
+}
+
+/** Samples of one backend's wait event while it is active, by `type:event`, with `running` for no wait. */
+export interface WaitSamples {
+  samples: number;
+  counts: Map<string, number>;
+}
+
+/**
+ * Samples the wait event of backend `pid` every 10 ms while it is active,
+ * until `stop()` returns true. A wait of type Lock means the backend waited
+ * for a lock another transaction held.
+ */
+async function sampleWaits(monitor: Sql, pid: number, stop: () => boolean): Promise<WaitSamples> {
+  const result: WaitSamples = { samples: 0, counts: new Map() };
+  while (!stop()) {
+    const [row] = await monitor<{ state: string | null; wait: string | null }[]>`
+      select state, wait_event_type || ':' || wait_event as wait from pg_stat_activity where pid = ${pid}
+    `;
+    if (row?.state === 'active') {
+      const key = row.wait ?? 'running';
+      result.samples += 1;
+      result.counts.set(key, (result.counts.get(key) ?? 0) + 1);
+    }
+    await sleep(10);
+  }
+  return result;
 }
 
 /**
@@ -57,15 +87,22 @@ export async function runPurge(
 ): Promise<PurgeRun> {
   const senderSql = connect(url);
   const purgeSql = connect(url);
+  const monitor = connect(url);
   const random = seededRandom(options.seed);
 
   try {
     const [setting] = await superuser<{ batch_size: string }[]>`select private.integer_setting('purge_batch_size') as batch_size`;
     const batchSize = Number(setting?.batch_size);
+    const [backend] = await senderSql<{ pid: number }[]>`select pg_backend_pid() as pid`;
+    const senderPid = backend?.pid ?? 0;
 
     progress(`sender alone for ${options.senderSeconds} s at ${options.rate} inserts/s`);
     const aloneUntil = performance.now() + options.senderSeconds * 1000;
-    const senderWithout = await paceSender(senderSql, options.sender, options.recipients, options.rate, random, () => performance.now() > aloneUntil);
+    const aloneDone = () => performance.now() > aloneUntil;
+    const [senderWithout, senderWaitsWithout] = await Promise.all([
+      paceSender(senderSql, options.sender, options.recipients, options.rate, random, aloneDone),
+      sampleWaits(monitor, senderPid, aloneDone),
+    ]);
 
     progress('purge with the sender running');
     const batch = new Latencies();
@@ -86,7 +123,10 @@ export async function runPurge(
         purging = false;
       }
     })();
-    const senderDuring = await paceSender(senderSql, options.sender, options.recipients, options.rate, random, () => !purging);
+    const [senderDuring, senderWaitsDuring] = await Promise.all([
+      paceSender(senderSql, options.sender, options.recipients, options.rate, random, () => !purging),
+      sampleWaits(monitor, senderPid, () => !purging),
+    ]);
     await purge;
     const seconds = (performance.now() - start) / 1000;
     const [wal] = await superuser<{ bytes: string }[]>`select pg_wal_lsn_diff(pg_current_wal_lsn(), ${startLsn?.lsn ?? '0/0'}::pg_lsn) as bytes`;
@@ -107,9 +147,12 @@ export async function runPurge(
       staleLeft: Number(left?.stale),
       freshLeft: Number(left?.fresh),
       walBytes: Number(wal?.bytes),
+      senderWaitsWithout,
+      senderWaitsDuring,
     };
   } finally {
     await senderSql.end({ timeout: 5 });
     await purgeSql.end({ timeout: 5 });
+    await monitor.end({ timeout: 5 });
   }
 }

@@ -7,7 +7,7 @@ import type { ClaimRun } from './claims.ts';
 import type { Plan } from './explain.ts';
 import type { GrowthStep, OperationLatencies, PolicyRun } from './growth.ts';
 import type { BenchOptions } from './options.ts';
-import type { PurgeRun } from './purge.ts';
+import type { PurgeRun, WaitSamples } from './purge.ts';
 import { SENDS_PER_ROUND, type SendRun } from './send.ts';
 import { type Latencies, formatCount, formatMs, formatRate, formatRatio } from './stats.ts';
 import { findings } from './findings.ts';
@@ -225,6 +225,20 @@ function claimDetails(results: BenchResults): string {
   );
 }
 
+/** Lists the most frequent wait events of a sample set with their shares, for example "running 61%, IO:WALSync 30%". */
+export function describeWaits(waits: WaitSamples): string {
+  if (waits.samples === 0) return 'no samples';
+  const top = [...waits.counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 4);
+  return `${top.map(([wait, count]) => `${wait} ${Math.round((100 * count) / waits.samples)}%`).join(', ')} (${waits.samples} samples)`;
+}
+
+/** Returns the share of samples in which the backend waited for a heavyweight lock. */
+export function lockWaitShare(waits: WaitSamples): number {
+  let locked = 0;
+  for (const [wait, count] of waits.counts) if (wait.startsWith('Lock:')) locked += count;
+  return waits.samples === 0 ? 0 : locked / waits.samples;
+}
+
 function purgeDetails(purge: PurgeRun): string {
   return table(
     ['figure', 'value'],
@@ -236,6 +250,8 @@ function purgeDetails(purge: PurgeRun): string {
       ['batch duration p50 / p99 / max (the longest any row lock is held)', `${formatMs(purge.batch.p50)} / ${formatMs(purge.batch.p99)} / ${formatMs(purge.batch.max)}`],
       ['sender alone: inserts, p50 / p99 / max', `${formatCount(purge.senderWithout.count)}, ${formatMs(purge.senderWithout.p50)} / ${formatMs(purge.senderWithout.p99)} / ${formatMs(purge.senderWithout.max)}`],
       ['sender during the purge: inserts, p50 / p99 / max', `${formatCount(purge.senderDuring.count)}, ${formatMs(purge.senderDuring.p50)} / ${formatMs(purge.senderDuring.p99)} / ${formatMs(purge.senderDuring.max)}`],
+      ['sender alone: what its active backend waited for (share of samples)', describeWaits(purge.senderWaitsWithout)],
+      ['sender during the purge: what its active backend waited for (share of samples)', describeWaits(purge.senderWaitsDuring)],
       ['WAL written during the purge (purge and sender)', `${(purge.walBytes / 2 ** 20).toFixed(0)} MiB`],
       ['stale topics left / fresh topics left', `${formatCount(purge.staleLeft)} / ${formatCount(purge.freshLeft)}`],
     ],
@@ -355,7 +371,7 @@ export function renderSection(results: BenchResults): string {
       '',
       '### Purge at scale',
       '',
-      `${formatCount(options.purgeStale)} topics past retention among ${formatCount(options.purgeFresh)} fresh ones across ${formatCount(options.profiles)} profiles, loaded in created_at order as topics arrive over time, so the stale ones fill the table's first pages. ` +
+      `${formatCount(options.purgeStale)} topics past retention among ${formatCount(options.purgeFresh)} fresh ones across ${formatCount(options.profiles)} profiles, loaded in created_at order as topics arrive over time, so the stale ones fill the table's first pages, then vacuumed, analyzed and checkpointed. ` +
         `\`purge_stale_topics()\` is called back to back until a call deletes less than a batch, while one sender inserts at ${options.senderRate}/s to random recipients; its baseline is the same sender for ${options.senderSeconds} s just before the purge.`,
       '',
       purgeDetails(results.purge),
@@ -374,6 +390,9 @@ export function renderSection(results: BenchResults): string {
       '',
       growthDetails(results),
       '',
+      ...(largest.topics < 10_000_000
+        ? ['The 10,000,000-topic size runs with `npm run bench:db -- --with-10m`; it was not part of this run.', '']
+        : []),
       'Send latency by the recipient\'s pending topics, at the largest size: the limits trigger counts them, up to `inbox_max_pending_topics`.',
       '',
       table(

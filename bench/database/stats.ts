@@ -64,7 +64,7 @@ export function formatRate(perSecond: number): string {
 
 export function formatRatio(ratio: number): string {
   if (!Number.isFinite(ratio)) return 'n/a';
-  return `${ratio.toFixed(2)}x`;
+  return `${ratio.toFixed(3)}x`;
 }
 
 export function formatCount(count: number): string {
