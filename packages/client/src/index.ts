@@ -27,6 +27,7 @@ export type {
   ChatEvents,
   ChatOptions,
   ConnectionState,
+  Contact,
   IdentityChange,
   ReceivedMessage,
   RegisterOptions,
@@ -36,6 +37,8 @@ export type {
   TopicError,
 } from './chat/chat.ts';
 export { ChatError, isChatError } from './chat/errors.ts';
+export { ownSafetyCode } from './chat/fingerprint.ts';
+export type { OwnSafetyCode } from './chat/fingerprint.ts';
 export type { ChatErrorCode } from './chat/errors.ts';
 export type { ChatLogger, LogFunction } from './chat/logger.ts';
 export { DEFAULT_RETRY_POLICY, TransportError } from './chat/retry.ts';

@@ -16,7 +16,7 @@ import { encryptMessage, initiateSession, type SessionRecord } from '../protocol
 import { sessionKey, type JsonValue, type Store } from '../store/store.ts';
 import { encodeContent, isTextContentType, TEXT_CONTENT_TYPE, validateContentType } from './content.ts';
 import { ChatError } from './errors.ts';
-import { isPolicyViolation, isUniqueViolation, toChatError } from './errors-map.ts';
+import { claimConflict, isPolicyViolation, toChatError } from './errors-map.ts';
 import { AsyncQueue, TypedEmitter } from './events.ts';
 import { InboxReceiver } from './inbox.ts';
 import { maintainKeys, type KeyMaintenanceOptions } from './keys.ts';
@@ -24,7 +24,8 @@ import { errorFields, silentLogger, type ChatLogger } from './logger.ts';
 import { processTopic, type TopicOutcome } from './receive.ts';
 import { DEFAULT_RETRY_POLICY, validateRetryPolicy, type RetryPolicy } from './retry.ts';
 import { Batcher } from './scheduling.ts';
-import { ChatState, type ProfileRecord, type StoredMessage } from './storage.ts';
+import { ownSafetyCode, type OwnSafetyCode } from './fingerprint.ts';
+import { ChatState, messagesKey, type ProfileRecord, type StoredMessage } from './storage.ts';
 import { MAX_ACKNOWLEDGE_BATCH, MAX_INBOX_PAGE, SupabaseTransport, type InboxChannelStatus } from './transport.ts';
 
 /**
@@ -99,10 +100,27 @@ export interface RegisterOptions {
 
 /** A message handed to the backend by {@link Chat.send}. */
 export interface SentMessage {
+  /**
+   * Message id (a UUID): the id of the entry in {@link Chat.history}, the id
+   * the recipient sees, and the `messageId` of a {@link ChatError} when the
+   * send failed after the message was stored.
+   */
   id: string;
+  /** Recipient profile. */
   to: string;
+  /** Sender's clock when sent, ISO 8601. */
   sentAt: string;
+  /** MIME type of the body. */
   contentType: string;
+}
+
+/** A profile this store has a session or message history with, from {@link Chat.contacts}. */
+export interface Contact {
+  profile: string;
+  /** Local time of the newest message in either direction, ISO 8601, or undefined without history. */
+  lastActivity: string | undefined;
+  /** Whether the store contains a session with the contact, so the next message needs no prekey bundle. */
+  hasSession: boolean;
 }
 
 /** Options of {@link Chat.send}. */
@@ -263,15 +281,24 @@ export class Chat {
    * finishes an interrupted registration and otherwise does nothing.
    *
    * With `replaceIdentity`, a profile the user already owns gets a new
-   * identity key and new prekeys (for example after the store was lost), and
-   * the sessions in this store are dropped. Contacts then see an identity
-   * change.
+   * identity key and new prekeys (for example after the store was lost, or
+   * to reset a device's identity), and the sessions in this store are
+   * dropped. Contacts then see an identity change. The chat must be stopped.
+   * The new account is committed to the store before it is published; if
+   * publishing fails, {@link profile} is undefined until a repeated call with
+   * `replaceIdentity` succeeds.
    *
-   * @throws ChatError `invalid_argument`, `not_signed_in`, `profile_taken`,
-   *   `already_registered`, `unavailable`.
+   * @throws ChatError `invalid_argument` (also for `replaceIdentity` while
+   *   the chat runs), `not_signed_in`, `profile_taken` (another user owns the
+   *   name), `already_registered` (this store belongs to another profile, or
+   *   this user already owns another profile, which the message names),
+   *   `rejected`, `unavailable`.
    */
   async register(profile: string, options: RegisterOptions = {}): Promise<void> {
     checkProfileName(profile, 'profile');
+    if (options.replaceIdentity === true && this.#state !== 'idle') {
+      throw new ChatError('invalid_argument', `register(${JSON.stringify(profile)}, { replaceIdentity: true }) called while the chat is ${this.#state}; call stop() first`);
+    }
     const userId = await this.#requireUserId('register');
 
     const existing = await this.#store.transaction((tx) => new ChatState(tx).profile());
@@ -301,13 +328,16 @@ export class Chat {
     if (owned !== undefined && owned !== profile) {
       throw new ChatError(
         'already_registered',
-        `this user already owns the profile ${JSON.stringify(owned)} (one per user); register that name or sign in as another user`,
+        `registering ${JSON.stringify(profile)} failed: this user already owns the profile ${JSON.stringify(owned)}, and each user may own only one; register ${JSON.stringify(owned)} (with replaceIdentity if this store lacks its keys), or sign in as another user`,
       );
     }
 
     if (options.replaceIdentity === true && owned === profile) {
       await this.#replaceIdentity(profile, userId);
       return;
+    }
+    if (owned === profile && existing?.state === 'claimed') {
+      await this.#checkOwnClaim(profile);
     }
     if (owned === profile && existing === undefined) {
       throw new ChatError(
@@ -317,7 +347,7 @@ export class Chat {
     }
 
     const account = existing === undefined || options.replaceIdentity === true ? await this.#createClaim(profile, userId) : await this.#loadAccount();
-    await this.#claim(profile, account);
+    await this.#claim(profile, account, userId);
 
     try {
       await this.#transport.publishKeys({ action: 'publish', ...exportPrekeys(account) });
@@ -339,9 +369,16 @@ export class Chat {
    * The first message to a contact claims their prekey bundle and starts a
    * session (a prekey topic); later ones are ratchet topics.
    *
+   * The message is committed to the store (history and outbox) before its
+   * topic is inserted. When the insert then fails, the thrown ChatError
+   * carries the message id in `messageId`: the message stays in
+   * {@link history} and is not sent again, so send the content again to
+   * retry. An error without `messageId` means nothing was stored.
+   *
    * @throws ChatError `invalid_argument` (also for a body over
    *   {@link MAX_MESSAGE_BYTES}), `not_registered`, `unknown_profile`,
-   *   `identity_changed` (policy `reject`), `rate_limited`, `unavailable`.
+   *   `identity_changed` (policy `reject`), `rate_limited`, `unavailable`,
+   *   `not_signed_in`, `rejected`.
    */
   async send(to: string, content: string | Uint8Array, options: SendOptions = {}): Promise<SentMessage> {
     checkProfileName(to, 'recipient');
@@ -491,6 +528,59 @@ export class Chat {
   }
 
   /**
+   * Lists the profiles this store has a session or message history with,
+   * newest activity first; contacts without history come last, by name.
+   * Reads only the store, so it works before `start()` and offline.
+   *
+   * @throws ChatError `not_registered`.
+   */
+  async contacts(): Promise<Contact[]> {
+    const registered = await this.#requireRegistered('contacts');
+    const found = await this.#store.transaction(async (tx) => {
+      const state = new ChatState(tx);
+      const byProfile = new Map<string, Contact>();
+      const sessionPrefix = sessionKey('');
+      for (const key of await tx.keys(sessionPrefix)) {
+        const profile = key.slice(sessionPrefix.length);
+        const record = await state.sessions(profile);
+        byProfile.set(profile, { profile, lastActivity: undefined, hasSession: record !== null && record.sessions.length > 0 });
+      }
+      const messagesPrefix = messagesKey('');
+      for (const key of await tx.keys(messagesPrefix)) {
+        const profile = key.slice(messagesPrefix.length);
+        const newest = (await state.messages(profile)).at(-1);
+        if (newest === undefined) {
+          continue;
+        }
+        const contact = byProfile.get(profile) ?? { profile, lastActivity: undefined, hasSession: false };
+        contact.lastActivity = newest.storedAt;
+        byProfile.set(profile, contact);
+      }
+      return [...byProfile.values()];
+    });
+
+    return found
+      .filter((contact) => contact.profile !== registered.profile && PROFILE_NAME_PATTERN.test(contact.profile))
+      .sort(
+        (a, b) =>
+          (b.lastActivity ?? '').localeCompare(a.lastActivity ?? '') || a.profile.localeCompare(b.profile),
+      );
+  }
+
+  /**
+   * Computes this profile's half of every safety number from the account in
+   * the store: the code a contact finds as one half of their safety number
+   * with this profile.
+   *
+   * @throws ChatError `not_registered`.
+   */
+  async ownSafetyCode(): Promise<OwnSafetyCode> {
+    const registered = await this.#requireRegistered('ownSafetyCode');
+    const account = await this.#loadAccount();
+    return ownSafetyCode(registered.profile, account);
+  }
+
+  /**
    * Computes the safety number with `contact` from the trusted identity key,
    * or from the published one when no key is trusted yet.
    *
@@ -578,6 +668,8 @@ export class Chat {
         await tx.delete(key);
       }
     });
+    // Until the server has the new identity, the profile counts as unregistered: the old account is gone.
+    this.#profile = { profile, state: 'claimed', userId };
 
     try {
       await this.#transport.publishKeys({ action: 'resetIdentity', identity: publicIdentity(account), ...exportPrekeys(account) });
@@ -591,33 +683,77 @@ export class Chat {
     this.#logger.warn({ profile }, 'identity key replaced; contacts will see an identity change');
   }
 
-  async #claim(profile: string, account: AccountState): Promise<void> {
+  /**
+   * Checks that the identity published for an owned, claimed profile is the
+   * one in this store, so an interrupted registration can be finished. A
+   * different key means an identity replacement was interrupted after the
+   * store changed, or another store of this user registered the profile.
+   */
+  async #checkOwnClaim(profile: string): Promise<void> {
+    const account = await this.#loadAccount();
+    const published = await this.#transport.fetchIdentity(profile).catch((error: unknown) => {
+      throw toChatError(error, 'registering', profile);
+    });
+    if ((published as { identityKey?: unknown } | null)?.identityKey !== account.identity.publicKey) {
+      throw new ChatError(
+        'already_registered',
+        `this user owns ${JSON.stringify(profile)}, but its published identity key is not the one in this store (an identity replacement was interrupted, or another store registered it); register with replaceIdentity to publish new keys from this store`,
+      );
+    }
+  }
+
+  async #claim(profile: string, account: AccountState, userId: string): Promise<void> {
     const identity = publicIdentity(account);
     try {
       await this.#transport.claimProfile(profile, identity);
       return;
     } catch (error) {
-      if (isUniqueViolation(error)) {
+      const conflict = claimConflict(error);
+      if (conflict !== undefined) {
         // The row may be this account's own claim from an interrupted run.
         const published = await this.#transport.fetchIdentity(profile).catch(() => null);
         if ((published as { identityKey?: unknown } | null)?.identityKey === identity.identityKey) {
           return;
         }
         await this.#forgetClaim();
-        throw new ChatError('profile_taken', `the profile ${JSON.stringify(profile)} belongs to another user; choose another name`, {
-          cause: error,
-        });
+        if (conflict === 'profile') {
+          throw new ChatError('profile_taken', `the profile ${JSON.stringify(profile)} belongs to another user; choose another name`, {
+            cause: error,
+          });
+        }
+        throw await this.#alreadyOwnsProfile(profile, userId, error);
       }
       if (isPolicyViolation(error)) {
         await this.#forgetClaim();
         throw new ChatError(
-          'already_registered',
-          `claiming ${JSON.stringify(profile)} was rejected: this user already owns a profile (one per user); sign in as another user`,
+          'rejected',
+          `claiming ${JSON.stringify(profile)} was rejected by the database's row level security (${asError(error).message}); check that the client is signed in as the user who registers`,
           { cause: error },
         );
       }
       throw toChatError(error, 'claiming the profile', profile);
     }
+  }
+
+  /**
+   * Builds the `already_registered` error for a claim that broke the
+   * one-profile-per-user rule, naming the profile the user owns when it can
+   * be read.
+   */
+  async #alreadyOwnsProfile(profile: string, userId: string, cause: unknown): Promise<ChatError> {
+    const owned = await this.#transport.fetchOwnProfile(userId).catch(() => undefined);
+    if (owned === undefined) {
+      return new ChatError(
+        'already_registered',
+        `claiming ${JSON.stringify(profile)} failed: this user already owns a profile, and each user may own only one; register the name this user owns, or sign in as another user`,
+        { cause },
+      );
+    }
+    return new ChatError(
+      'already_registered',
+      `claiming ${JSON.stringify(profile)} failed: this user already owns the profile ${JSON.stringify(owned)}, and each user may own only one; register ${JSON.stringify(owned)} (with replaceIdentity if this store lacks its keys), or sign in as another user`,
+      { cause },
+    );
   }
 
   async #forgetClaim(): Promise<void> {
@@ -722,7 +858,12 @@ export class Chat {
     } catch (error) {
       // The ratchet already moved on; the gap it leaves is harmless to the recipient.
       await this.#removeFromOutbox(messageId);
-      throw toChatError(error, `sending to ${to}`, to);
+      const mapped = toChatError(error, `sending message ${messageId} to ${to}`, to);
+      throw new ChatError(mapped.code, `${mapped.message}; the message stays in the history as not sent`, {
+        cause: mapped.cause ?? error,
+        messageId,
+        ...(mapped.retryAfterMs === undefined ? {} : { retryAfterMs: mapped.retryAfterMs }),
+      });
     }
     await this.#removeFromOutbox(messageId);
   }

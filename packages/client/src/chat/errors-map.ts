@@ -70,6 +70,33 @@ export function isUniqueViolation(error: unknown): boolean {
   return error instanceof TransportError && error.code === SQLSTATE.uniqueViolation;
 }
 
+/**
+ * Unique constraints of `chat_participants` that a profile claim can violate:
+ * the profile name (`profile`) or the one-profile-per-user rule (`owner`).
+ */
+const CLAIM_CONSTRAINTS = {
+  chat_participants_profile_key: 'profile',
+  chat_participants_owner_id_key: 'owner',
+} as const;
+
+/**
+ * Classifies a failed insert into `chat_participants`: `profile` when the
+ * name is taken, `owner` when the user already owns a profile, `undefined`
+ * for any other failure. PostgreSQL names the violated constraint in the
+ * message (`duplicate key value violates unique constraint "<name>"`), and
+ * PostgREST passes that message through unchanged.
+ */
+export function claimConflict(error: unknown): 'profile' | 'owner' | 'unknown' | undefined {
+  if (!isUniqueViolation(error)) {
+    return undefined;
+  }
+  const constraint = /unique constraint "([^"]+)"/.exec((error as TransportError).message)?.[1];
+  if (constraint !== undefined && Object.hasOwn(CLAIM_CONSTRAINTS, constraint)) {
+    return CLAIM_CONSTRAINTS[constraint as keyof typeof CLAIM_CONSTRAINTS];
+  }
+  return 'unknown';
+}
+
 /** Returns true for a request the database's policies rejected. */
 export function isPolicyViolation(error: unknown): boolean {
   return error instanceof TransportError && (error.code === SQLSTATE.insufficientPrivilege || error.status === 403);

@@ -10,8 +10,10 @@
  *   type or option; nothing was changed.
  * - `not_signed_in`: the supabase-js client has no session; sign in first.
  * - `not_registered`: the store contains no registered profile; call `register`.
- * - `already_registered`: the store already belongs to another profile.
- * - `profile_taken`: another user owns the profile name.
+ * - `already_registered`: the store already belongs to another profile, or
+ *   the signed-in user already owns another profile. Each user may own one
+ *   profile, and the message names the owned one when it can be read.
+ * - `profile_taken`: another user owns the profile name; choose another one.
  * - `unknown_profile`: the recipient does not exist or has published no keys.
  * - `identity_changed`: a contact's identity key changed and the policy is
  *   `reject`; compare safety numbers and call `trustIdentity`.
@@ -21,6 +23,9 @@
  *   all retries.
  * - `rejected`: the backend refused the request (a 4xx other than the cases above).
  * - `not_started`, `stopped`: the receive loop is not running.
+ *
+ * A `send` that fails after the message was committed to the store (the
+ * insert of its topic failed) carries the message's id in `messageId`.
  */
 export type ChatErrorCode =
   | 'invalid_argument'
@@ -43,11 +48,18 @@ export class ChatError extends Error {
   readonly code: ChatErrorCode;
   /** Delay the backend requested before a retry, for `rate_limited`. */
   readonly retryAfterMs: number | undefined;
+  /**
+   * Id of the message a failed `send` committed to the store before the
+   * failure: the id its history entry and any delivery receipt carry.
+   * Undefined when the send failed before the commit, so nothing was stored.
+   */
+  readonly messageId: string | undefined;
 
-  constructor(code: ChatErrorCode, message: string, options: { cause?: unknown; retryAfterMs?: number } = {}) {
+  constructor(code: ChatErrorCode, message: string, options: { cause?: unknown; retryAfterMs?: number; messageId?: string } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.retryAfterMs = options.retryAfterMs;
+    this.messageId = options.messageId;
   }
 }
 
