@@ -169,6 +169,8 @@ export interface ResponderKeys {
   oneTimePrekey: KeyPairState | null;
   /** FIPS 203 seed of the KEM prekey. */
   kemSeed: string;
+  /** Public key of the KEM prekey, part of its decapsulation key. */
+  kemPublicKey: string;
 }
 
 /**
@@ -204,7 +206,7 @@ export async function agreeAsResponder(account: AccountState, envelope: PrekeyEn
 
     // As on the initiator's side, ML-KEM runs while the DH steps may run on worker threads.
     dhOutputs = agreeAll(pairs, 'decryption_failed');
-    kemPrivate = mlKem1024.generateKeyPair(kemSeed).privateKey;
+    kemPrivate = mlKem1024.decapsulationKeyFromSeed(kemSeed, fromBase64Url(keys.kemPublicKey, 'KEM prekey'));
     const kemSecret = mlKem1024.decapsulate(fromBase64Url(envelope.kemCiphertext, 'KEM ciphertext'), kemPrivate);
     secrets.push(...(await dhOutputs), kemSecret);
 

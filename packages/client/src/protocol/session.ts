@@ -334,6 +334,7 @@ function findResponderKeys(account: AccountState, envelope: PrekeyEnvelope, now:
     signedPrekey: { publicKey: signedPrekey.publicKey, privateKey: signedPrekey.privateKey },
     oneTimePrekey: oneTimePrekey === null ? null : { publicKey: oneTimePrekey.publicKey, privateKey: oneTimePrekey.privateKey },
     kemSeed: kemPrekey.seed,
+    kemPublicKey: kemPrekey.publicKey,
   };
 }
 

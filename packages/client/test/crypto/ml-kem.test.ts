@@ -1,9 +1,10 @@
 import { shake128 } from '@noble/hashes/sha3.js';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { constantTimeEqual, CryptoError, mlKem1024 } from '../../src/crypto/index.ts';
 import { encapsulateWithMessage } from '../../src/crypto/ml-kem.ts';
-import { loadVectors, toHex } from './support.ts';
+import { loadVectors, PROPERTY_SETTINGS, toHex } from './support.ts';
 
 interface MlKemVectors {
   rng: { streamStart: string };
@@ -41,6 +42,38 @@ describe('ML-KEM-1024', () => {
     expect(seed.every((byte) => byte === 0x42)).toBe(true);
   });
 
+  it('decapsulation key from seed equals key generation', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 64, maxLength: 64 }), (seed) => {
+        const pair = mlKem1024.generateKeyPair(seed);
+
+        expect(toHex(mlKem1024.decapsulationKeyFromSeed(seed, pair.publicKey))).toBe(toHex(pair.privateKey));
+      }),
+      PROPERTY_SETTINGS,
+    );
+  });
+
+  it('decapsulation key from seed recovers the shared secret', () => {
+    const seed = new Uint8Array(64).fill(0x17);
+    const { publicKey } = mlKem1024.generateKeyPair(seed);
+    const { cipherText, sharedSecret } = mlKem1024.encapsulate(publicKey);
+
+    const privateKey = mlKem1024.decapsulationKeyFromSeed(seed, publicKey);
+
+    expect(toHex(mlKem1024.decapsulate(cipherText, privateKey))).toBe(toHex(sharedSecret));
+  });
+
+  it('decapsulation key with a foreign public key rejects implicitly', () => {
+    const seed = new Uint8Array(64).fill(0x17);
+    const { publicKey } = mlKem1024.generateKeyPair(seed);
+    const { cipherText, sharedSecret } = mlKem1024.encapsulate(publicKey);
+    const foreign = mlKem1024.generateKeyPair(new Uint8Array(64).fill(0x18)).publicKey;
+
+    const privateKey = mlKem1024.decapsulationKeyFromSeed(seed, foreign);
+
+    expect(constantTimeEqual(mlKem1024.decapsulate(cipherText, privateKey), sharedSecret)).toBe(false);
+  });
+
   it('tampered ciphertext yields another secret', () => {
     const { publicKey, privateKey } = mlKem1024.generateKeyPair();
     const { cipherText, sharedSecret } = mlKem1024.encapsulate(publicKey);
@@ -68,6 +101,8 @@ describe('ML-KEM-1024', () => {
     expect(() => mlKem1024.encapsulate(publicKey.subarray(1))).toThrow('publicKey must be 1568 bytes, got 1567');
     expect(() => mlKem1024.decapsulate(new Uint8Array(1567), privateKey)).toThrow('cipherText must be 1568 bytes, got 1567');
     expect(() => mlKem1024.decapsulate(new Uint8Array(1568), privateKey.subarray(1))).toThrow('privateKey must be 3168 bytes, got 3167');
+    expect(() => mlKem1024.decapsulationKeyFromSeed(new Uint8Array(63), publicKey)).toThrow('seed must be 64 bytes, got 63');
+    expect(() => mlKem1024.decapsulationKeyFromSeed(new Uint8Array(64), publicKey.subarray(1))).toThrow('publicKey must be 1568 bytes, got 1567');
   });
 
   it('rejects a private key with a corrupted public key hash', () => {
