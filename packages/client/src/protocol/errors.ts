@@ -30,6 +30,8 @@
  * - `invalid_argument`: a caller passed an out-of-range value.
  * - `store_corrupt`: a store file exists but cannot be read as a store.
  * - `store_foreign`: a file at the store path belongs to something else.
+ * - `store_locked`: another tab, window or connection keeps the store open,
+ *   so close it there or open another store name.
  */
 export type ProtocolErrorCode =
   | 'invalid_envelope'
@@ -46,7 +48,8 @@ export type ProtocolErrorCode =
   | 'invalid_state'
   | 'invalid_argument'
   | 'store_corrupt'
-  | 'store_foreign';
+  | 'store_foreign'
+  | 'store_locked';
 
 /** Numbers that describe the failure, for callers and logs (never secrets). */
 export interface ProtocolErrorDetails {

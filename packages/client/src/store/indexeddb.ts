@@ -83,8 +83,9 @@ export class IndexedDbStore implements Store {
    * Opens the store in the IndexedDB database `name`, creating the database
    * when it does not exist.
    *
-   * @throws ProtocolError `invalid_argument` for a bad name, a missing
-   *   IndexedDB or a database open elsewhere. `unsupported_version` for a
+   * @throws ProtocolError `invalid_argument` for a bad name or a missing
+   *   IndexedDB. `store_locked` for a database open in another tab or
+   *   window, or held open by an older version. `unsupported_version` for a
    *   database written by a newer version of the SDK. `store_foreign` for a
    *   database of another app. `store_corrupt` for unreadable entries.
    */
@@ -117,6 +118,9 @@ export class IndexedDbStore implements Store {
   /**
    * Deletes the database `name` with everything in it: identity, sessions
    * and messages. Close the store first; resolves once the database is gone.
+   *
+   * @throws ProtocolError `store_locked` while a connection (in this or
+   *   another tab) keeps the database open.
    */
   static async delete(name: string, options: Pick<IndexedDbStoreOptions, 'indexedDB'> = {}): Promise<void> {
     checkDatabaseName(name);
@@ -129,7 +133,7 @@ export class IndexedDbStore implements Store {
       request.onsuccess = () => resolve();
       request.onerror = () => reject(storageError(`deleting IndexedDB database "${name}"`, request.error));
       request.onblocked = () =>
-        reject(new ProtocolError('invalid_argument', `IndexedDB database "${name}" is still open: close the store (and other tabs using it) first`));
+        reject(new ProtocolError('store_locked', `IndexedDB database "${name}" is still open: close the store (and other tabs using it) first`));
     });
   }
 
@@ -224,7 +228,7 @@ async function acquireLock(name: string, locks: LockManager | undefined): Promis
 
   if (!acquired) {
     throw new ProtocolError(
-      'invalid_argument',
+      'store_locked',
       `IndexedDB database "${name}" is already open in another tab or window: close it there, or open another store name`,
     );
   }
@@ -272,7 +276,7 @@ function openDatabase(factory: IDBFactory, name: string): Promise<IDBDatabase> {
     request.onblocked = () => {
       reject(
         new ProtocolError(
-          'invalid_argument',
+          'store_locked',
           `IndexedDB database "${name}" is held open by an older version of the app in another tab: close that tab and reload`,
         ),
       );
