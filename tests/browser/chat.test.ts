@@ -299,6 +299,7 @@ describe('web demo', () => {
     const error = second.getByTestId('fatal-error');
     await error.waitFor();
     expect(await error.textContent()).toMatch(/already open in another tab/);
+    expect(await second.locator('h1').textContent()).toBe('This device’s key store is open in another tab');
     await second.close();
   });
 

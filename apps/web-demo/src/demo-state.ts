@@ -1,12 +1,13 @@
 /**
  * The demo's own records in the SDK's Store, next to the chat's entries and
- * under the `web-demo/` prefix: the contact list, pending identity-change
- * warnings, blocked contacts and the ids of messages that failed to send.
+ * under the `web-demo/` prefix: pending identity-change warnings, blocked
+ * contacts and the ids of messages that failed to send. The contact list
+ * comes from `Chat.contacts()`.
  */
 import type { JsonValue, Store, StoreTransaction } from '@parley/client';
 
-/** A profile the user has talked to. */
-export interface Contact {
+/** A contact-list entry as earlier versions of the demo stored it. */
+export interface LegacyContact {
   profile: string;
   /** Time of the last message in either direction, ISO 8601. */
   lastActivity: string;
@@ -24,7 +25,11 @@ export interface IdentityWarning {
 
 /** Everything the demo keeps besides the chat's entries. */
 export interface DemoRecords {
-  contacts: Contact[];
+  /**
+   * The contact list of earlier versions of the demo, kept unchanged so
+   * contacts without history still show; new contacts are not added here.
+   */
+  contacts?: LegacyContact[];
   warnings: Record<string, IdentityWarning>;
   blocked: string[];
   /** Per contact, ids of outgoing messages whose send failed. */
@@ -37,7 +42,7 @@ const KEY = 'web-demo/records';
 const MAX_FAILED_PER_CONTACT = 200;
 
 function empty(): DemoRecords {
-  return { contacts: [], warnings: {}, blocked: [], failed: {} };
+  return { warnings: {}, blocked: [], failed: {} };
 }
 
 async function read(tx: StoreTransaction): Promise<DemoRecords> {
@@ -58,17 +63,6 @@ export function updateRecords(store: Store, change: (records: DemoRecords) => vo
     await tx.put(KEY, records as unknown as JsonValue);
     return records;
   });
-}
-
-/** Moves `profile` to the top of the contact list, adding it when new. */
-export function touchContact(records: DemoRecords, profile: string, at: string): void {
-  const existing = records.contacts.find((contact) => contact.profile === profile);
-  if (existing === undefined) {
-    records.contacts.push({ profile, lastActivity: at });
-  } else if (existing.lastActivity < at) {
-    existing.lastActivity = at;
-  }
-  records.contacts.sort((a, b) => b.lastActivity.localeCompare(a.lastActivity));
 }
 
 /** Records a failed outgoing message id. */

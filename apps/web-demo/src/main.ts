@@ -6,7 +6,7 @@ import './styles.css';
 
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 
-import { Chat, ChatError, IndexedDbStore, isProtocolError, type Store } from '@parley/client';
+import { Chat, ChatError, IndexedDbStore, isChatError, isProtocolError, type Store } from '@parley/client';
 
 import { deviceFromLocation, loadConfig } from './config.ts';
 import { errorMessage } from './dom.ts';
@@ -97,10 +97,11 @@ class App {
   /**
    * Returns a clearer error when the signed-in user already owns a profile:
    * its keys live on the device that registered it, and a user owns one
-   * profile, so this device cannot register another.
+   * profile, so this device cannot register another. A name another user
+   * owns (`profile_taken`) keeps the chat's own message.
    */
   async #explainRegisterError(error: unknown): Promise<unknown> {
-    if (!(error instanceof ChatError) || (error.code !== 'profile_taken' && error.code !== 'already_registered')) {
+    if (!isChatError(error, 'already_registered')) {
       return error;
     }
     const { data: user } = await this.#client.auth.getUser();
@@ -162,6 +163,12 @@ async function boot(): Promise<void> {
 }
 
 function showStoreError(error: unknown, storeName: string): void {
+  if (isProtocolError(error, 'store_locked')) {
+    renderFatal(root, 'This device’s key store is open in another tab', errorMessage(error), [
+      { label: 'Reload', run: async () => location.reload() },
+    ]);
+    return;
+  }
   const canStartOver = isProtocolError(error, 'unsupported_version') || isProtocolError(error, 'store_corrupt') || isProtocolError(error, 'store_foreign');
   renderFatal(
     root,

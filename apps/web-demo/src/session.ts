@@ -7,25 +7,15 @@ import type { SupabaseClient } from '@supabase/supabase-js';
 
 import {
   Chat,
-  formatSafetyNumber,
-  loadAccount,
-  safetyNumber,
+  isChatError,
   type ChatErrorEvent,
   type IdentityChange,
   type ReceivedMessage,
   type Store,
 } from '@parley/client';
 
-import {
-  loadRecords,
-  markFailed,
-  touchContact,
-  updateRecords,
-  type DemoRecords,
-  type IdentityWarning,
-} from './demo-state.ts';
+import { loadRecords, markFailed, updateRecords, type DemoRecords, type IdentityWarning } from './demo-state.ts';
 import { errorMessage } from './dom.ts';
-import { resetIdentity } from './identity-reset.ts';
 import { decodeReceipt, encodeReceipt, isReceipt, MAX_RECEIPT_IDS, RECEIPT_CONTENT_TYPE } from './receipts.ts';
 
 /** Delivery state of an outgoing message. */
@@ -49,6 +39,13 @@ export interface ViewMessage {
 
 /** State of the inbox connection as the header shows it. */
 export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'offline' | 'paused';
+
+/** An entry of the contact list. */
+export interface ContactEntry {
+  profile: string;
+  /** Time of the newest message in either direction, ISO 8601; empty for a contact without history. */
+  lastActivity: string;
+}
 
 /** A row of `chat_topics` as the server stores it, read with the user's own rights. */
 export interface PendingRow {
@@ -81,12 +78,20 @@ export class ChatSession {
   onChange: () => void = () => {};
 
   records: DemoRecords;
+  /** The contact list, newest activity first. */
+  contacts: ContactEntry[] = [];
   connection: ConnectionStatus = 'connecting';
   openContact: string | undefined;
   readonly unread = new Map<string, number>();
   notices: string[] = [];
 
   readonly #conversations = new Map<string, Conversation>();
+  /**
+   * Contacts the chat's store may not list yet, with their last activity:
+   * those added in this tab before the first message, and the contact list
+   * of earlier versions of the demo.
+   */
+  readonly #extraContacts = new Map<string, string>();
   readonly #receiptQueue = new Map<string, string[]>();
   /** Receipts for contacts with a pending identity warning, sent once the user accepts. */
   readonly #heldReceipts = new Map<string, string[]>();
@@ -109,7 +114,12 @@ export class ChatSession {
     if (profile === undefined) {
       throw new Error('the chat has no registered profile: register one first');
     }
-    const session = new ChatSession(client, store, chat, profile, await loadRecords(store));
+    const records = await loadRecords(store);
+    const session = new ChatSession(client, store, chat, profile, records);
+    for (const contact of records.contacts ?? []) {
+      session.#extraContacts.set(contact.profile, contact.lastActivity);
+    }
+    await session.#refreshContacts();
     session.#listen();
     await session.#startChat();
     return session;
@@ -179,7 +189,8 @@ export class ChatSession {
       throw new Error(`${contact} is your own profile: enter the profile name of the person you want to write to`);
     }
     await this.chat.safetyNumber(contact);
-    this.records = await updateRecords(this.store, (records) => touchContact(records, contact, new Date().toISOString()));
+    this.#extraContacts.set(contact, new Date().toISOString());
+    await this.#refreshContacts();
     await this.open(contact);
   }
 
@@ -202,22 +213,22 @@ export class ChatSession {
     conversation.messages.push(item);
     this.onChange();
 
-    const startedAt = new Date().toISOString();
     try {
       const sent = await this.chat.send(contact, text);
       item.id = sent.id;
       item.at = sent.sentAt;
       item.state = conversation.delivered.has(sent.id) ? 'delivered' : 'sent';
-      this.records = await updateRecords(this.store, (records) => touchContact(records, contact, sent.sentAt));
     } catch (error) {
       item.state = 'failed';
       item.error = errorMessage(error);
-      const id = await this.#findUnsentMessage(contact, text, startedAt);
+      // A message id means the chat stored the message before the send failed, so it shows again after a reload.
+      const id = isChatError(error) ? error.messageId : undefined;
       if (id !== undefined) {
         item.id = id;
         this.records = await updateRecords(this.store, (records) => markFailed(records, contact, id));
       }
     }
+    await this.#refreshContacts();
     this.onChange();
   }
 
@@ -232,14 +243,8 @@ export class ChatSession {
    * the profile and identity key, in 6 groups of 5.
    */
   async ownSafetyCode(): Promise<{ code: string; identityKey: string }> {
-    const account = await this.store.transaction((tx) => loadAccount(tx));
-    if (account === null) {
-      throw new Error('the account is missing from the store: sign out and register again');
-    }
-    const self = { profile: this.profile, identityKey: account.identity.publicKey };
-    // With both sides equal, the 60 digits are this side's 30-digit half twice.
-    const digits = await safetyNumber(self, self);
-    return { code: formatSafetyNumber(digits.slice(0, 30)), identityKey: account.identity.publicKey };
+    const own = await this.chat.ownSafetyCode();
+    return { code: own.formatted, identityKey: own.identityKey };
   }
 
   /** Trusts the contact's new identity key and clears the warning. */
@@ -327,15 +332,30 @@ export class ChatSession {
     return data as PendingRow[];
   }
 
-  /** Replaces this device's identity key; contacts get a warning with the next message. */
+  /**
+   * Replaces this device's identity key through the chat, as the command-line
+   * chat's `--new-identity` does; contacts get a warning with the next
+   * message. A failure before the store changed restarts the chat with the
+   * old key. A later failure leaves the chat stopped, because the store
+   * already contains the new keys, and calling this again finishes the reset.
+   */
   async resetIdentity(): Promise<void> {
     await this.chat.stop();
+    this.connection = 'connecting';
+    this.onChange();
     try {
-      await resetIdentity(this.client, this.store);
-    } finally {
-      if (!this.#paused) {
+      await this.chat.register(this.profile, { replaceIdentity: true });
+    } catch (error) {
+      if (this.chat.profile !== undefined && !this.#paused) {
         await this.#startChat();
+      } else {
+        this.connection = 'paused';
+        this.onChange();
       }
+      throw error;
+    }
+    if (!this.#paused) {
+      await this.#startChat();
     }
     this.#notice('Your identity key was replaced. Your contacts will see a safety number warning.');
   }
@@ -383,7 +403,7 @@ export class ChatSession {
       return;
     }
 
-    this.records = await updateRecords(this.store, (records) => touchContact(records, contact, message.receivedAt));
+    await this.#refreshContacts();
     if (conversation !== undefined) {
       conversation.messages.push(incoming(message.id, message.text, message.contentType, message.body.length, message.sentAt));
     }
@@ -403,8 +423,9 @@ export class ChatSession {
     };
     this.records = await updateRecords(this.store, (records) => {
       records.warnings[change.profile] = warning;
-      touchContact(records, change.profile, warning.seenAt);
     });
+    this.#extraContacts.set(change.profile, warning.seenAt);
+    await this.#refreshContacts();
     this.onChange();
   }
 
@@ -486,21 +507,19 @@ export class ChatSession {
     return conversation;
   }
 
-  /**
-   * Finds the id of an outgoing message that the chat committed but failed to
-   * send: the newest unknown outgoing entry with this text, stored after the
-   * send began. Returns undefined when the send failed before the commit.
-   */
-  async #findUnsentMessage(contact: string, text: string, since: string): Promise<string | undefined> {
-    const known = new Set(this.#conversations.get(contact)?.messages.map((message) => message.id));
-    const history = await this.chat.history(contact);
-    for (let index = history.length - 1; index >= 0; index--) {
-      const { direction, message } = history[index]!;
-      if (direction === 'out' && !known.has(message.id) && message.receivedAt >= since && message.text === text) {
-        return message.id;
+  /** Rebuilds the contact list from the chat's store and the contacts it does not list yet. */
+  async #refreshContacts(): Promise<void> {
+    const latest = new Map(this.#extraContacts);
+    for (const contact of await this.chat.contacts()) {
+      const at = contact.lastActivity ?? '';
+      if ((latest.get(contact.profile) ?? '') <= at) {
+        latest.set(contact.profile, at);
       }
     }
-    return undefined;
+    latest.delete(this.profile);
+    this.contacts = [...latest]
+      .map(([profile, lastActivity]) => ({ profile, lastActivity }))
+      .sort((a, b) => b.lastActivity.localeCompare(a.lastActivity) || a.profile.localeCompare(b.profile));
   }
 }
 

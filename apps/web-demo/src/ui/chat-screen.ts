@@ -193,7 +193,7 @@ export class ChatScreen {
 
   #renderContacts(): void {
     const session = this.#session;
-    const items = session.records.contacts.map(({ profile }) => {
+    const items = session.contacts.map(({ profile }) => {
       const unread = session.unread.get(profile) ?? 0;
       const button = h(
         'button',
