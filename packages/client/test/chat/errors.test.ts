@@ -2,7 +2,7 @@ import { FunctionsFetchError, FunctionsHttpError } from '@supabase/supabase-js';
 import { describe, expect, it } from 'vitest';
 
 import { ChatError } from '../../src/chat/errors.ts';
-import { toChatError } from '../../src/chat/errors-map.ts';
+import { claimConflict, toChatError } from '../../src/chat/errors-map.ts';
 import { TransportError } from '../../src/chat/retry.ts';
 import { functionError, postgrestError } from '../../src/chat/transport.ts';
 import { ProtocolError } from '../../src/protocol/errors.ts';
@@ -74,5 +74,25 @@ describe('toChatError', () => {
 
   it('rethrows other errors', () => {
     expect(() => toChatError(new TypeError('bug'), 'sending')).toThrow(TypeError);
+  });
+});
+
+describe('claimConflict', () => {
+  const unique = (constraint: string) =>
+    new TransportError(`claim profile failed: duplicate key value violates unique constraint "${constraint}"`, { status: 409, code: '23505' });
+
+  it('names the violated claim constraint', () => {
+    expect(claimConflict(unique('chat_participants_profile_key'))).toBe('profile');
+    expect(claimConflict(unique('chat_participants_owner_id_key'))).toBe('owner');
+  });
+
+  it('reports another unique constraint as unknown', () => {
+    expect(claimConflict(unique('chat_participants_pkey'))).toBe('unknown');
+    expect(claimConflict(new TransportError('claim profile failed: conflict', { status: 409, code: '23505' }))).toBe('unknown');
+  });
+
+  it('ignores errors that are no unique violation', () => {
+    expect(claimConflict(new TransportError('claim profile failed: denied', { status: 403, code: '42501' }))).toBeUndefined();
+    expect(claimConflict(new Error('duplicate key value violates unique constraint "chat_participants_owner_id_key"'))).toBeUndefined();
   });
 });
