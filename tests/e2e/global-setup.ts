@@ -33,7 +33,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const dataDir = await mkdtemp(join(tmpdir(), 'parley-e2e-'));
   // Run as root, PostgreSQL runs as a dedicated user that must be able to enter this folder.
   await chmod(dataDir, 0o755);
-  const stack = await startStack({ dataDir, port: 0 });
+  const stack = await startStack({ dataDir, port: 0, logLevel: process.env.LOG_LEVEL ?? 'warn' });
   const control = await startControlServer(() => stack.restartGateway());
 
   project.provide('stack', {
