@@ -41,7 +41,12 @@ const SEND_VARIANTS = ['bare', 'bare-transaction', 'parley', 'parley-hosted'] as
 const CLAIM_VARIANTS = ['bare', 'bare-transaction', 'parley'] as const;
 
 const started = performance.now();
+/** Lowest and highest one-minute load average seen at any progress line. */
+const loadRange = { min: Number.POSITIVE_INFINITY, max: Number.NEGATIVE_INFINITY };
 function progress(message: string): void {
+  const load = loadavg()[0] ?? Number.NaN;
+  loadRange.min = Math.min(loadRange.min, load);
+  loadRange.max = Math.max(loadRange.max, load);
   const seconds = ((performance.now() - started) / 1000).toFixed(1).padStart(7);
   process.stderr.write(`[bench:db ${seconds} s] ${message}\n`);
 }
@@ -68,6 +73,7 @@ async function main(): Promise<void> {
     command: ['npm run bench:db', ...(argv.length > 0 ? ['--', ...argv] : [])].join(' '),
     options,
     machine: '',
+    loadRange: { min: Number.NaN, max: Number.NaN },
     send: [],
     claims: [],
     claimPlans: [],
@@ -246,6 +252,7 @@ returning k.key_id, k.public_key, k.signature`;
       }
     }
 
+    results.loadRange = { ...loadRange };
     const section = renderSection(results);
     if (options.writeResults) {
       await writeSection(options.resultsPath, section);

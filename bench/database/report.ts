@@ -16,6 +16,8 @@ export interface BenchResults {
   command: string;
   options: BenchOptions;
   machine: string;
+  /** Lowest and highest one-minute load average of the machine during the run. */
+  loadRange: { min: number; max: number };
   send: SendRun[];
   claims: ClaimRun[];
   claimPlans: Plan[];
@@ -322,7 +324,8 @@ export function renderSection(results: BenchResults): string {
     '',
     `Command: \`${results.command}\`, finished ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.`,
     '',
-    `Machine: ${results.machine}. The cores were shared with other work during the run, so single figures vary by about 20% between runs; each baseline ran in the same run, right next to its figure.`,
+    `Machine: ${results.machine}. The cores were shared with other work during the run, with a one-minute load average between ${results.loadRange.min.toFixed(1)} and ${results.loadRange.max.toFixed(1)}. ` +
+      'Runs of this command minutes apart on this machine gave figures up to 3 times apart, most for the multi-connection send and claim runs, so read single figures as indications; each baseline ran right next to its figure, under the same load.',
     '',
     'Setup: a throwaway cluster with default server settings, prepared with the bootstrap and every migration in `supabase/migrations`. ' +
       'Users are rows of `auth.users`; each request runs in its own transaction that sets the role `authenticated` and `request.jwt.claims` first, as PostgREST does. ' +
