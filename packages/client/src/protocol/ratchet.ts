@@ -45,7 +45,10 @@ export interface RatchetState {
   rootKey: string;
   /** `DHs`. */
   sendingRatchetKey: KeyPairState;
-  /** `CKs` and `Ns`; null until the first DH ratchet step of the responder. */
+  /**
+   * `CKs` and `Ns`; null after a DH ratchet step on receipt until this side
+   * sends again, and on the responder's side until it first sends.
+   */
   sendingChain: ChainState | null;
   /** `DHr`. */
   receivingRatchetKey: string | null;
@@ -118,10 +121,11 @@ export async function ratchetEncrypt(
   plaintext: Uint8Array,
   associatedData: Uint8Array,
 ): Promise<{ state: RatchetState; header: MessageHeader; ciphertext: Uint8Array }> {
-  const sendingChain = state.sendingChain;
-  if (sendingChain === null) {
+  if (state.sendingChain === null && state.receivingRatchetKey === null) {
     throw new ProtocolError('no_session', 'Cannot encrypt: this session has not received its first message yet');
   }
+  const current = state.sendingChain === null ? await startSendingChain(state, state.receivingRatchetKey!) : state;
+  const sendingChain = current.sendingChain!;
   if (sendingChain.counter > MAX_COUNTER) {
     throw new ProtocolError('invalid_state', 'Cannot encrypt: the sending chain is exhausted; start a new session');
   }
@@ -129,15 +133,15 @@ export async function ratchetEncrypt(
   const chainKey = fromBase64Url(sendingChain.chainKey, 'sending chain key');
   const step = await kdfCk(chainKey);
   const header: MessageHeader = {
-    ratchetKey: state.sendingRatchetKey.publicKey,
-    previousCounter: state.previousCounter,
+    ratchetKey: current.sendingRatchetKey.publicKey,
+    previousCounter: current.previousCounter,
     counter: sendingChain.counter,
   };
 
   try {
     const ciphertext = await encryptWithMessageKey(step.messageKey, plaintext, concatBytes(associatedData, encodeHeader(header)));
     const next: RatchetState = {
-      ...state,
+      ...current,
       sendingChain: { chainKey: toBase64Url(step.chainKey), counter: sendingChain.counter + 1 },
     };
     return { state: next, header, ciphertext };
@@ -254,7 +258,12 @@ async function skipMessageKeys(state: RatchetState, until: number): Promise<void
   wipe(chainKey);
 }
 
-/** `DHRatchet`: a new receiving chain from the sender's new ratchet key, then a new sending chain from a fresh key pair. */
+/**
+ * `DHRatchet`, receiving half: a new receiving chain from the sender's new
+ * ratchet key. The sending half waits until this side next sends
+ * (`startSendingChain`), as section 6.5 of the specification allows, so the
+ * responder's first decryption generates no key pair.
+ */
 async function dhRatchet(state: RatchetState, header: MessageHeader): Promise<void> {
   if (state.receivingRatchetKey !== null) {
     state.previousReceivingChains.push({
@@ -274,18 +283,36 @@ async function dhRatchet(state: RatchetState, header: MessageHeader): Promise<vo
   const ownPrivate = fromBase64Url(state.sendingRatchetKey.privateKey, 'ratchet private key');
   const ownPublic = fromBase64Url(state.sendingRatchetKey.publicKey, 'ratchet public key');
 
-  // The fresh key pair does not depend on the receiving step, so the two run concurrently.
-  const [receivingDh, fresh] = await Promise.all([sharedSecretOrFail(ownPrivate, remoteKey, ownPublic), x25519.generateKeyPair()]);
-  const [receiving, sendingDh] = await Promise.all([kdfRk(rootKey, receivingDh), sharedSecretOrFail(fresh.privateKey, remoteKey)]);
-  const sending = await kdfRk(receiving.rootKey, sendingDh);
+  const receivingDh = await sharedSecretOrFail(ownPrivate, remoteKey, ownPublic);
+  const receiving = await kdfRk(rootKey, receivingDh);
 
   state.receivingChain = { chainKey: toBase64Url(receiving.chainKey), counter: 0 };
-  state.sendingRatchetKey = { publicKey: toBase64Url(fresh.publicKey), privateKey: toBase64Url(fresh.privateKey) };
-  state.sendingChain = { chainKey: toBase64Url(sending.chainKey), counter: 0 };
-  state.rootKey = toBase64Url(sending.rootKey);
+  state.sendingChain = null;
+  state.rootKey = toBase64Url(receiving.rootKey);
 
-  wipe(rootKey, ownPrivate, receivingDh, sendingDh, fresh.privateKey);
-  wipe(receiving.rootKey, receiving.chainKey, sending.rootKey, sending.chainKey);
+  wipe(rootKey, ownPrivate, receivingDh, receiving.rootKey, receiving.chainKey);
+}
+
+/** `DHRatchet`, sending half: a fresh ratchet key pair and a new sending chain; returns a new state. */
+async function startSendingChain(state: RatchetState, receivingRatchetKey: string): Promise<RatchetState> {
+  const remoteKey = fromBase64Url(receivingRatchetKey, 'ratchet key');
+  const rootKey = fromBase64Url(state.rootKey, 'root key');
+  const fresh = await x25519.generateKeyPair();
+
+  try {
+    const sendingDh = await x25519.sharedSecret(fresh.privateKey, remoteKey, fresh.publicKey);
+    const sending = await kdfRk(rootKey, sendingDh);
+    const next: RatchetState = {
+      ...state,
+      rootKey: toBase64Url(sending.rootKey),
+      sendingRatchetKey: { publicKey: toBase64Url(fresh.publicKey), privateKey: toBase64Url(fresh.privateKey) },
+      sendingChain: { chainKey: toBase64Url(sending.chainKey), counter: 0 },
+    };
+    wipe(sendingDh, sending.rootKey, sending.chainKey);
+    return next;
+  } finally {
+    wipe(rootKey, fresh.privateKey);
+  }
 }
 
 async function sharedSecretOrFail(privateKey: Uint8Array, publicKey: Uint8Array, ownPublicKey?: Uint8Array): Promise<Uint8Array> {

@@ -63,6 +63,33 @@ describe('session setup', () => {
     expect(next.envelope.type).toBe('message');
   });
 
+  it('defers a new ratchet key until sending', async () => {
+    const alice = await smallAccount();
+    const bob = await smallAccount();
+    const started = await initiateSession(alice, bundleOf(bob, 'bob'));
+    const first = await encryptMessage(started.record, 'hello bob');
+
+    const accepted = await decryptEnvelope(bob, null, first.envelope);
+    const bobRatchet = accepted.record.sessions[0]!.ratchet;
+    expect(bobRatchet.sendingChain).toBeNull();
+    expect(bobRatchet.receivingRatchetKey).toBe(first.envelope.ratchetKey);
+
+    const reply = await encryptMessage(accepted.record, 'hi alice');
+    const replyRatchet = reply.record.sessions[0]!.ratchet;
+    expect(reply.envelope.ratchetKey).toBe(replyRatchet.sendingRatchetKey.publicKey);
+    expect(reply.envelope.ratchetKey).not.toBe(bobRatchet.sendingRatchetKey.publicKey);
+    expect(replyRatchet.sendingChain?.counter).toBe(1);
+    expect(replyRatchet.rootKey).not.toBe(bobRatchet.rootKey);
+
+    const received = await decryptEnvelope(alice, first.record, reply.envelope);
+    expect(decoder.decode(received.plaintext)).toBe('hi alice');
+    expect(received.record.sessions[0]!.ratchet.sendingChain).toBeNull();
+
+    const second = await encryptMessage(reply.record, 'second reply');
+    expect(second.envelope.ratchetKey).toBe(reply.envelope.ratchetKey);
+    expect(second.envelope.counter).toBe(1);
+  });
+
   it('repeats the prekey data until the first reply', async () => {
     const alice = await smallAccount();
     const bob = await smallAccount();

@@ -38,6 +38,12 @@ interface KdfVectors {
 
 const kdf = load<KdfVectors>('kdf.json');
 const session = load<SessionVectors>('session.json');
+/**
+ * The same conversation as written by versions that started the sending chain
+ * on receipt of a new ratchet key instead of at the next send. Their stored
+ * states must keep working.
+ */
+const eagerSession = load<SessionVectors>('session-eager-ratchet.json');
 const envelopes = load<{ valid: string[]; invalid: Array<{ name: string; input: string; code: string }> }>('envelope.json');
 
 /** Returns the parts of a record that a decryption derives without fresh randomness. */
@@ -109,23 +115,36 @@ describe('session vectors', () => {
     expect(await seededInitiation(session.alice, session.bundle)).toEqual(session.initiated);
   });
 
-  it('encrypts each step to the stored envelope', async () => {
-    expect(session.steps[0]!.senderRecordBefore).toEqual(session.initiated);
-    for (const [index, step] of session.steps.entries()) {
-      const result = await encryptMessage(step.senderRecordBefore, step.plaintext);
-      expect(result.envelope, `step ${index}`).toEqual(step.envelope);
-    }
-  });
+  for (const [name, vectors] of [
+    ['current', session],
+    ['eager ratchet', eagerSession],
+  ] as const) {
+    it(`encrypts each ${name} step to the stored envelope`, async () => {
+      expect(vectors.steps[0]!.senderRecordBefore).toEqual(vectors.initiated);
+      for (const [index, step] of vectors.steps.entries()) {
+        const result = await encryptMessage(step.senderRecordBefore, step.plaintext);
+        if (step.senderRecordBefore.sessions[0]!.ratchet.sendingChain !== null) {
+          expect(result.envelope, `step ${index}`).toEqual(step.envelope);
+          continue;
+        }
 
-  it('decrypts each stored envelope', async () => {
-    for (const [index, step] of session.steps.entries()) {
-      const result = await decryptEnvelope(step.receiverAccountBefore, step.receiverRecordBefore, JSON.stringify(step.envelope), {
-        now: session.now,
-      });
-      expect(decoder.decode(result.plaintext), `step ${index}`).toBe(step.plaintext);
-      expect(deterministicPart(result.record), `step ${index}`).toEqual(deterministicPart(step.receiverRecordAfter));
-    }
-  });
+        // Starting a sending chain draws a fresh ratchet key pair, so the key and the ciphertext differ from the stored ones.
+        expect({ ...result.envelope, ratchetKey: '', ciphertext: '' }, `step ${index}`).toEqual({ ...step.envelope, ratchetKey: '', ciphertext: '' });
+        expect(result.envelope.ratchetKey, `step ${index}`).not.toBe(step.senderRecordBefore.sessions[0]!.ratchet.sendingRatchetKey.publicKey);
+        expect(result.record.sessions[0]!.ratchet.sendingChain?.counter, `step ${index}`).toBe(1);
+      }
+    });
+
+    it(`decrypts each stored ${name} envelope`, async () => {
+      for (const [index, step] of vectors.steps.entries()) {
+        const result = await decryptEnvelope(step.receiverAccountBefore, step.receiverRecordBefore, JSON.stringify(step.envelope), {
+          now: vectors.now,
+        });
+        expect(decoder.decode(result.plaintext), `step ${index}`).toBe(step.plaintext);
+        expect(deterministicPart(result.record), `step ${index}`).toEqual(deterministicPart(step.receiverRecordAfter));
+      }
+    });
+  }
 });
 
 describe('envelope vectors', () => {
