@@ -554,6 +554,10 @@ async function isolatedCpuMicroseconds(count: number, operation: () => unknown):
   return ((processCpuMs() - start) * 1000) / count;
 }
 
+function base64Url(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
 /**
  * Estimates where Parley's session establishment spends CPU time. The
  * protocol runs several operations concurrently, so timing each call in place
@@ -585,13 +589,20 @@ async function printEstablishmentBreakdown(sessions: number): Promise<void> {
   wrap(mlKem1024, 'generateKeyPair', 'ML-KEM-1024 key generation');
   wrap(mlKem1024, 'encapsulate', 'ML-KEM-1024 encapsulation');
   wrap(mlKem1024, 'decapsulate', 'ML-KEM-1024 decapsulation');
+  wrap(mlKem1024, 'decapsulationKeyFromSeed', 'ML-KEM-1024 decapsulation key rebuild');
   wrap(aesGcm, 'encrypt', 'AES-256-GCM, 1 KiB');
   wrap(aesGcm, 'decrypt', 'AES-256-GCM, 1 KiB');
   const subtle = globalThis.crypto.subtle;
   const importKey = subtle.importKey.bind(subtle);
   subtle.importKey = ((...args: Parameters<SubtleCrypto['importKey']>) => {
-    if (args[0] === 'pkcs8') {
+    const format: string = args[0];
+    const algorithm = (args[2] as { name?: string }).name;
+    if (format === 'pkcs8') {
       count('WebCrypto PKCS#8 private key import');
+    } else if (format === 'jwk') {
+      count('WebCrypto JWK private key import');
+    } else if (format === 'raw' && (algorithm === 'X25519' || algorithm === 'Ed25519')) {
+      count('WebCrypto raw public key import');
     }
     return importKey(...args);
   }) as SubtleCrypto['importKey'];
@@ -619,6 +630,9 @@ async function printEstablishmentBreakdown(sessions: number): Promise<void> {
   const key = new Uint8Array(32).fill(1);
   const nonce = new Uint8Array(12);
   const plaintext = new Uint8Array(MESSAGE_BYTES);
+  const kemSeed = new Uint8Array(64).fill(7);
+  const kemFromSeed = mlKem1024.generateKeyPair(kemSeed);
+  const jwk: JsonWebKey = { kty: 'OKP', crv: 'X25519', d: base64Url(own.privateKey), x: base64Url(own.publicKey) };
   const pkcs8 = new Uint8Array([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20, ...own.privateKey]);
   const costs = new Map<string, number>([
     ['X25519 key generation', await isolatedCpuMicroseconds(300, () => x25519.generateKeyPair())],
@@ -629,6 +643,9 @@ async function printEstablishmentBreakdown(sessions: number): Promise<void> {
     ['ML-KEM-1024 decapsulation', await isolatedCpuMicroseconds(50, () => mlKem1024.decapsulate(encapsulation.cipherText, kem.privateKey))],
     ['AES-256-GCM, 1 KiB', await isolatedCpuMicroseconds(300, () => aesGcm.encrypt(key, nonce, plaintext, nonce))],
     ['WebCrypto PKCS#8 private key import', await isolatedCpuMicroseconds(300, () => importKey('pkcs8', pkcs8, { name: 'X25519' }, false, ['deriveBits']))],
+    ['WebCrypto JWK private key import', await isolatedCpuMicroseconds(300, () => importKey('jwk', jwk, { name: 'X25519' }, false, ['deriveBits']))],
+    ['WebCrypto raw public key import', await isolatedCpuMicroseconds(300, () => importKey('raw', peer.publicKey as Uint8Array<ArrayBuffer>, { name: 'X25519' }, false, []))],
+    ['ML-KEM-1024 decapsulation key rebuild', await isolatedCpuMicroseconds(50, () => mlKem1024.decapsulationKeyFromSeed(kemSeed, kemFromSeed.publicKey))],
   ]);
 
   const measured = (elapsed.cpuMs * 1000) / sessions;
