@@ -94,6 +94,10 @@ async function main(): Promise<void> {
     results.machine = machineDescription(await serverVersion(superuser), options.binaries);
     progress(results.machine);
     await raiseRateLimits(superuser, BENCH_RATE_LIMIT);
+    if (cluster.hasPgCron) {
+      // The scheduled purge would delete purge fixtures and compete with the measured runs.
+      await superuser`select cron.unschedule(jobid) from cron.job where jobname = 'parley-purge-stale-topics'`;
+    }
     const random = seededRandom(options.seed);
     const url = cluster.superuserUrl;
 
