@@ -72,12 +72,16 @@ export function database(): postgres.Sql {
   return postgres(stack().dbUrl, { max: 2, onnotice: () => undefined });
 }
 
-/** Waits until `condition` returns true, polling every 50 ms, or fails after `timeoutMs` with `what`. */
-export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
+/**
+ * Waits until `condition` returns true, polling every 50 ms, or fails after `timeoutMs` with `what`.
+ * A function for `what` is called at the timeout, so the message shows the state at that moment.
+ */
+export async function waitFor(condition: () => boolean | Promise<boolean>, what: string | (() => string), timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      const description = typeof what === 'function' ? what() : what;
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
