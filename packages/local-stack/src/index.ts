@@ -161,9 +161,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
             logger.fatal({ code, signal }, 'functions router exited too often within a minute; not restarting it');
             return;
           }
-          logger.error({ code, signal, pid: router.child.pid }, 'functions router exited unexpectedly; restarting it');
+          // A terminal's Ctrl-C signals the whole process group, so the router can exit just before
+          // stop() runs. The decision waits a moment so a shutdown is not reported as a crash.
           setTimeout(() => {
             if (stopping) return;
+            logger.error({ code, signal, pid: router.child.pid }, 'functions router exited unexpectedly; restarting it');
             launchRouter().catch((error: unknown) => logger.error({ err: error }, 'functions router restart failed'));
           }, 300).unref();
         });
@@ -200,9 +202,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           logger.fatal({ code, signal }, 'gateway exited too often within a minute; not restarting it');
           return;
         }
-        logger.error({ code, signal, pid: child.pid }, 'gateway exited unexpectedly; restarting it');
+        // Waits like the router above, so Ctrl-C in a terminal is not reported as a crash.
         setTimeout(() => {
           if (stopping) return;
+          logger.error({ code, signal, pid: child.pid }, 'gateway exited unexpectedly; restarting it');
           launchGateway().catch((error: unknown) => logger.error({ err: error }, 'gateway restart failed'));
         }, 300).unref();
       });
