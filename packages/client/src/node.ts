@@ -2,4 +2,4 @@
  * Node entry point: everything of the main entry plus the file-backed store.
  */
 export * from './index.ts';
-export { FileStore } from './store/file.ts';
+export { FileStore, StoreLockedError } from './store/file.ts';

@@ -1,6 +1,9 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -15,7 +18,7 @@ import {
   saveTrustedIdentity,
   type Store,
 } from '../../src/index.ts';
-import { FileStore } from '../../src/node.ts';
+import { FileStore, StoreLockedError } from '../../src/node.ts';
 import { establishedPair } from '../protocol/helpers.ts';
 
 let directory: string;
@@ -32,6 +35,21 @@ const implementations: Array<[string, () => Promise<Store>]> = [
   ['MemoryStore', async () => new MemoryStore()],
   ['FileStore', () => FileStore.open(join(directory, 'profile.json'))],
 ];
+
+const HOLDER = join(import.meta.dirname, 'hold-file-store.ts');
+
+/** Starts a second Node process that opens the store at `path` and waits for a line on stdin. */
+async function holdInAnotherProcess(path: string): Promise<{ child: ChildProcessWithoutNullStreams; lines: AsyncIterator<string> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', HOLDER, path], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const first = await lines.next();
+  if (first.value !== 'open') {
+    throw new Error(`the holder process did not open the store: ${stderr}`);
+  }
+  return { child, lines };
+}
 
 describe.each(implementations)('%s', (_name, open) => {
   it('commits all writes of a transaction', async () => {
@@ -130,6 +148,7 @@ describe('FileStore', () => {
     const second = await FileStore.open(path);
     expect(await second.transaction((tx) => tx.get('greeting'))).toBe('hello');
     await second.transaction((tx) => tx.delete('greeting'));
+    await second.close();
     const third = await FileStore.open(path);
     expect(await third.transaction((tx) => tx.keys())).toEqual([]);
   });
@@ -140,6 +159,8 @@ describe('FileStore', () => {
     for (let i = 0; i < 5; i++) {
       await store.transaction((tx) => tx.put(`k${i}`, i));
     }
+    expect((await readdir(directory)).sort()).toEqual(['profile.json', 'profile.json.lock']);
+    await store.close();
     expect(await readdir(directory)).toEqual(['profile.json']);
     const { stat } = await import('node:fs/promises');
     expect((await stat(path)).mode & 0o777).toBe(0o600);
@@ -186,5 +207,85 @@ describe('FileStore', () => {
     await expect(store.transaction((tx) => tx.put('a', 2))).rejects.toThrow();
     expect(await store.transaction((tx) => tx.get('a'))).toBe(1);
     await rm(directory);
+  });
+
+  it('locks against a second open in one process', async () => {
+    const path = join(directory, 'profile.json');
+    const first = await FileStore.open(path);
+    await first.transaction((tx) => tx.put('a', 1));
+
+    const error = await FileStore.open(path).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(StoreLockedError);
+    expect(error).toBeInstanceOf(ProtocolError);
+    expect((error as StoreLockedError).code).toBe('store_locked');
+    expect((error as StoreLockedError).pid).toBe(process.pid);
+    expect((error as StoreLockedError).message).toContain(path);
+    expect((error as StoreLockedError).message).toContain(`PID ${process.pid}`);
+    // The failed open leaves the first store's lock in place.
+    await expect(FileStore.open(path)).rejects.toMatchObject({ code: 'store_locked' });
+
+    await first.close();
+    await first.close();
+    const second = await FileStore.open(path);
+    expect(await second.transaction((tx) => tx.get('a'))).toBe(1);
+    await second.close();
+  });
+
+  it('locks against another process until it closes', async () => {
+    const path = join(directory, 'profile.json');
+    const { child, lines } = await holdInAnotherProcess(path);
+    try {
+      const error = await FileStore.open(path).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(StoreLockedError);
+      expect((error as StoreLockedError).pid).toBe(child.pid);
+      expect((error as StoreLockedError).message).toContain(`process ${child.pid}`);
+      expect((error as StoreLockedError).message).toContain(`${path}.lock`);
+
+      child.stdin.write('close\n');
+      expect((await lines.next()).value).toBe('closed');
+      const store = await FileStore.open(path);
+      await store.close();
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('releases the lock at process exit', async () => {
+    const path = join(directory, 'profile.json');
+    const { child } = await holdInAnotherProcess(path);
+    child.stdin.write('exit\n');
+    await once(child, 'exit');
+    expect(await readdir(directory)).toEqual([]);
+    const store = await FileStore.open(path);
+    await store.close();
+  });
+
+  it('takes over the lock of a killed process', async () => {
+    const path = join(directory, 'profile.json');
+    const { child } = await holdInAnotherProcess(path);
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    expect(JSON.parse(await readFile(`${path}.lock`, 'utf8'))).toMatchObject({ pid: child.pid });
+
+    const store = await FileStore.open(path);
+    expect(JSON.parse(await readFile(`${path}.lock`, 'utf8'))).toMatchObject({ pid: process.pid });
+    await store.close();
+    expect(await readdir(directory)).toEqual([]);
+  });
+
+  it('takes over a lock with a reused pid', async () => {
+    const path = join(directory, 'profile.json');
+    // This process is alive, but its start marker differs, as when a dead holder's pid is reused.
+    await writeFile(`${path}.lock`, JSON.stringify({ pid: process.pid === 1 ? 2 : 1, start: 'not-its-start', token: 'old' }));
+    const store = await FileStore.open(path);
+    expect(JSON.parse(await readFile(`${path}.lock`, 'utf8'))).toMatchObject({ pid: process.pid });
+    await store.close();
+  });
+
+  it('releases the lock after a failed open', async () => {
+    const path = join(directory, 'profile.json');
+    await writeFile(path, 'not json');
+    await expect(FileStore.open(path)).rejects.toMatchObject({ code: 'store_corrupt' });
+    expect(await readdir(directory)).toEqual(['profile.json']);
   });
 });
