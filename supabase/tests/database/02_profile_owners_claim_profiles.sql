@@ -26,7 +26,7 @@ select throws_ok($$ update public.chat_participants set profile = 'alice2' where
 select throws_ok($$ delete from public.chat_participants where profile = 'alice' $$,
   '42501', 'permission denied for table chat_participants', 'the owner cannot delete its profile and free the name');
 select throws_ok($$ insert into public.chat_participants (profile, payload) values ('alice-second', null) $$,
-  '23505', 'duplicate key value violates unique constraint "chat_participants_owner_id_key"',
+  '23505', 'the user already owns profile "alice" and can own only one, so it cannot claim "alice-second" (duplicate key value violates unique constraint "chat_participants_owner_id_key")',
   'a user cannot claim a second profile');
 
 -- as a stranger
@@ -34,7 +34,7 @@ select tests.authenticate_as('stranger');
 select results_eq($$ select profile, payload from public.chat_participants where profile = 'alice' $$,
   $$ values ('alice'::text, tests.identity('alice')) $$, 'a signed-in stranger reads another profile''s public identity');
 select throws_ok($$ insert into public.chat_participants (profile, payload) values ('alice', tests.identity('stranger')) $$,
-  '23505', 'duplicate key value violates unique constraint "chat_participants_profile_key"',
+  '23505', 'the profile name "alice" belongs to another user, so choose another name (duplicate key value violates unique constraint "chat_participants_profile_key")',
   'a stranger cannot take over a claimed profile name');
 select throws_ok(
   format($$ insert into public.chat_participants (profile, payload, owner_id) values ('stranger', null, %L) $$, tests.user_id('newcomer')),
