@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -53,6 +53,47 @@ async function runOnce(args: string[], env: Record<string, string>): Promise<{ c
   return { code, output };
 }
 
+/** A CLI process with stdin and stdout on pipes, as under a script or a service manager. */
+interface Piped {
+  child: ChildProcessWithoutNullStreams;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function startPiped(command: string, args: string[], env: Record<string, string>): Piped {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let text = '';
+  child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  return {
+    child,
+    output: () => text,
+    exited: new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal === null ? null : -1)))),
+  };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Returns the process id in the lock file of `profile`'s store. */
+async function lockHolder(home: string, profile: string): Promise<number> {
+  const content = JSON.parse(await readFile(join(home, `${profile}.store.json.lock`), 'utf8')) as { pid: number };
+  return content.pid;
+}
+
 /** Returns a port on 127.0.0.1 that was free a moment ago, so connecting to it is refused. */
 async function closedPort(): Promise<number> {
   const server = createServer();
@@ -68,7 +109,7 @@ async function closedPort(): Promise<number> {
 describe('command-line chat', () => {
   let home: string;
   let env: Record<string, string>;
-  const terminals: Terminal[] = [];
+  const terminals: Array<{ child: ChildProcessWithoutNullStreams }> = [];
 
   beforeAll(async () => {
     home = await mkdtemp(join(tmpdir(), 'parley-cli-'));
@@ -177,5 +218,74 @@ describe('command-line chat', () => {
     const result = await runOnce(['chat', 'No Such Name'], env);
     expect(result.code).toBe(1);
     expect(result.output).toMatch(/invalid profile name "No Such Name"/);
+  });
+
+  it('rejects a second chat for an open profile', async () => {
+    const alice = uniqueProfile('alice');
+    const first = startPiped('node', [CLI, 'chat', alice], env);
+    terminals.push(first);
+    await waitFor(() => first.output().includes(`Chatting as ${alice}`), `the first chat\n${first.output()}`, 60_000);
+    const pid = await lockHolder(home, alice);
+
+    const second = await runOnce(['chat', alice, 'bob'], env);
+    expect(second.code).toBe(1);
+    expect(second.output.trim()).toBe(`parley: profile ${alice} is already open in another parley chat (PID ${pid}); close it first`);
+
+    first.child.stdin.end();
+    expect(await first.exited).toBe(0);
+    expect(await exists(join(home, `${alice}.store.json.lock`))).toBe(false);
+  });
+
+  it('rejects chatting with yourself', async () => {
+    const carol = uniqueProfile('carol');
+    const direct = await runOnce(['chat', carol, carol], env);
+    expect(direct.code).toBe(1);
+    expect(direct.output).toContain(`cannot chat with yourself: ${carol} is the profile you chat as`);
+
+    // Lines piped in, then end of input: the chat handles them and exits.
+    const piped = startPiped('node', [CLI, 'chat', carol], env);
+    piped.child.stdin.end(`/to ${carol}\nhello me\n`);
+    expect(await piped.exited).toBe(0);
+    expect(piped.output()).toContain(`! cannot chat with yourself: ${carol} is the profile you chat as`);
+    expect(piped.output()).toContain('! no contact: type /to <contact> first');
+  });
+
+  it('exits at the end of input', async () => {
+    const erin = uniqueProfile('erin');
+    // runOnce gives the CLI /dev/null as stdin, so the input ends before the chat starts.
+    const result = await runOnce(['chat', erin, 'nobody-has-this-name'], env);
+    expect(result.output).toContain(`Registered profile ${erin}.`);
+    expect(result.code).toBe(0);
+    expect(await exists(join(home, `${erin}.store.json.lock`))).toBe(false);
+  });
+
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+    ['SIGHUP', 129],
+  ] as const)('stops cleanly on %s', async (signal, code) => {
+    const grace = uniqueProfile('grace');
+    const chat = startPiped('node', [CLI, 'chat', grace], env);
+    terminals.push(chat);
+    await waitFor(() => chat.output().includes(`Chatting as ${grace}`), `the chat prompt\n${chat.output()}`, 60_000);
+
+    chat.child.kill(signal);
+    expect(await chat.exited).toBe(code);
+    expect(await exists(join(home, `${grace}.store.json.lock`))).toBe(false);
+    expect(await readFile(join(home, `${grace}.log`), 'utf8')).toContain('chat stopped');
+  });
+
+  it('stops the chat when npm run chat is stopped', async () => {
+    const heidi = uniqueProfile('heidi');
+    const npm = startPiped('npm', ['run', '-s', 'chat', '--', heidi], env);
+    terminals.push(npm);
+    await waitFor(() => npm.output().includes(`Chatting as ${heidi}`), `the chat prompt\n${npm.output()}`, 60_000);
+    const pid = await lockHolder(home, heidi);
+    expect(isAlive(pid)).toBe(true);
+
+    npm.child.kill('SIGTERM');
+    await npm.exited;
+    await waitFor(() => !isAlive(pid), `the chat process ${pid} to exit after npm`, 15_000);
+    expect(await exists(join(home, `${heidi}.store.json.lock`))).toBe(false);
   });
 });

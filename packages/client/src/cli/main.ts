@@ -7,7 +7,7 @@
  * Talks to the local stack of `npm start` by default, or to the project
  * named by SUPABASE_URL and SUPABASE_ANON_KEY.
  */
-import { homedir } from 'node:os';
+import { constants, homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -15,7 +15,7 @@ import pino from 'pino';
 
 import { Chat, checkProfileName } from '../chat/chat.ts';
 import { ChatError } from '../chat/errors.ts';
-import { FileStore } from '../store/file.ts';
+import { FileStore, StoreLockedError } from '../store/file.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 import { CliError, createBackendClient, resolveBackend, signIn, unreachable, type Backend, type SignIn } from './backend.ts';
 import { runTerminal } from './terminal.ts';
@@ -73,6 +73,9 @@ export async function main(argv: string[]): Promise<number> {
     checkProfileName(profile, 'profile');
     if (contact !== undefined) {
       checkProfileName(contact, 'contact');
+      if (contact === profile) {
+        throw new CliError(`cannot chat with yourself: ${contact} is the profile you chat as; name another profile as the contact`);
+      }
     } else if (command === 'safety-number') {
       throw new CliError('missing <contact>: name the profile whose safety number to show');
     }
@@ -103,14 +106,47 @@ interface RunOptions {
   newIdentity: boolean;
 }
 
+/** Maximum wait for a clean stop after a signal, after which the process exits anyway. */
+const STOP_TIMEOUT_MS = 5_000;
+
 async function run(command: string, options: RunOptions): Promise<number> {
   const { profile, home, backend } = options;
+
+  // The store is opened first, so a profile open in another chat fails before any network traffic.
+  let store: FileStore;
+  try {
+    store = await FileStore.open(join(home, `${profile}.store.json`));
+  } catch (error) {
+    if (error instanceof StoreLockedError) {
+      throw new CliError(`profile ${profile} is already open in another parley chat (PID ${error.pid}); close it first`);
+    }
+    throw error;
+  }
+
   const logFile = join(home, `${profile}.log`);
   const logger = pino({ level: process.env.PARLEY_LOG_LEVEL ?? 'info' }, pino.destination({ dest: logFile, mkdir: true, sync: true }));
-
   const client = createBackendClient(backend, join(home, `${profile}.session.json`));
-  const store = await FileStore.open(join(home, `${profile}.store.json`));
   const chat = new Chat(client, store, { identityPolicy: options.policy, logger });
+
+  // SIGINT, SIGTERM and SIGHUP stop the chat cleanly within STOP_TIMEOUT_MS. A second signal exits at once.
+  const stop = new AbortController();
+  let signalCode: number | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    const code = 128 + constants.signals[signal];
+    if (signalCode !== undefined) {
+      process.exit(code);
+    }
+    signalCode = code;
+    stop.abort();
+    setTimeout(() => {
+      process.stderr.write(`parley: stopping timed out after ${STOP_TIMEOUT_MS / 1000} s; exiting without a clean stop\n`);
+      process.exit(code);
+    }, STOP_TIMEOUT_MS).unref();
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const signal of signals) {
+    process.on(signal, onSignal);
+  }
 
   try {
     await signIn(client, options.how, backend);
@@ -132,8 +168,15 @@ async function run(command: string, options: RunOptions): Promise<number> {
       return 0;
     }
 
-    return await runTerminal(chat, { profile, contact: options.contact, backend });
+    if (stop.signal.aborted) {
+      return signalCode!;
+    }
+    const code = await runTerminal(chat, { profile, contact: options.contact, backend, stop: stop.signal });
+    return signalCode ?? code;
   } catch (error) {
+    if (signalCode !== undefined) {
+      return signalCode;
+    }
     if (error instanceof ChatError && error.code === 'unavailable') {
       throw unreachable(backend, error);
     }
@@ -142,6 +185,9 @@ async function run(command: string, options: RunOptions): Promise<number> {
     await chat.stop().catch(() => undefined);
     await store.close();
     client.realtime.disconnect();
+    for (const signal of signals) {
+      process.off(signal, onSignal);
+    }
   }
 }
 

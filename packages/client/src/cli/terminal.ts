@@ -13,7 +13,7 @@ const HELP = `Commands:
   /to <contact>        send the next lines to <contact>
   /safety [contact]    show the safety number with a contact
   /trust <contact>     trust the identity key the contact publishes now
-  /quit                leave (Ctrl-D also works)
+  /quit                leave (Ctrl-D or end of input also works)
 Any other line is sent to the current contact.
 `;
 
@@ -22,18 +22,22 @@ export interface TerminalOptions {
   profile: string;
   contact: string | undefined;
   backend: Backend;
+  /** Stops the prompt when aborted, for example on a signal. */
+  stop?: AbortSignal;
 }
 
-/** Runs the prompt until /quit, end of input or a signal; returns the exit code. */
+/** Runs the prompt until /quit, end of input or `stop`; returns the exit code. */
 export async function runTerminal(chat: Chat, options: TerminalOptions): Promise<number> {
   const output = process.stdout;
   let contact = options.contact;
   const rl = createInterface({ input: process.stdin, output, terminal: process.stdin.isTTY === true });
   const setPrompt = () => rl.setPrompt(contact === undefined ? `${options.profile}> ` : `${options.profile} to ${contact}> `);
 
+  let closed = false;
+
   /** Prints a line above the prompt without garbling what the user is typing. */
   const print = (line: string) => {
-    if (rl.terminal) {
+    if (rl.terminal && !closed) {
       output.write('\r\x1b[K');
       output.write(`${line}\n`);
       rl.prompt(true);
@@ -69,29 +73,40 @@ export async function runTerminal(chat: Chat, options: TerminalOptions): Promise
     connected = status === 'subscribed';
   });
 
-  await chat.start();
-  print(
-    `Chatting as ${options.profile} via ${options.backend.url}.` +
-      (contact === undefined ? ' Type /to <contact> to pick a contact, /help for commands.' : ` Lines go to ${contact}.`),
-  );
-  setPrompt();
-  rl.prompt();
-
-  let closed = false;
+  // Listeners go on before chat.start(), so an input that ends (or a stop) while it runs still ends the prompt.
   const finished = new Promise<number>((resolve) => {
     rl.on('close', () => {
       closed = true;
       resolve(0);
     });
-    process.once('SIGINT', () => rl.close());
-    process.once('SIGTERM', () => rl.close());
   });
+  // In a terminal, readline reads Ctrl-C itself and emits SIGINT on the interface instead of the process.
+  rl.on('SIGINT', () => {
+    if (process.listenerCount('SIGINT') > 0) {
+      process.emit('SIGINT', 'SIGINT');
+    } else {
+      rl.close();
+    }
+  });
+  const onStop = () => rl.close();
+  options.stop?.addEventListener('abort', onStop);
+  if (options.stop?.aborted === true) {
+    rl.close();
+  }
 
   // Lines are handled one at a time so messages leave in the order typed.
-  let queue = Promise.resolve();
+  // Lines typed while chat.start() runs wait for it.
+  let startFailed = false;
+  const started = chat.start();
+  let queue: Promise<unknown> = started.catch(() => {
+    startFailed = true;
+  });
   rl.on('line', (line) => {
     queue = queue.then(async () => {
-      const next = await handleLine(chat, line.trim(), contact, print, () => rl.close());
+      if (startFailed) {
+        return;
+      }
+      const next = await handleLine(chat, line.trim(), options.profile, contact, print, () => rl.close());
       if (next !== contact) {
         contact = next;
         setPrompt();
@@ -102,7 +117,28 @@ export async function runTerminal(chat: Chat, options: TerminalOptions): Promise
     });
   });
 
+  try {
+    await started;
+  } catch (error) {
+    rl.close();
+    options.stop?.removeEventListener('abort', onStop);
+    throw error;
+  }
+  if (closed) {
+    options.stop?.removeEventListener('abort', onStop);
+    await queue;
+    return finished;
+  }
+
+  print(
+    `Chatting as ${options.profile} via ${options.backend.url}.` +
+      (contact === undefined ? ' Type /to <contact> to pick a contact, /help for commands.' : ` Lines go to ${contact}.`),
+  );
+  setPrompt();
+  rl.prompt();
+
   const code = await finished;
+  options.stop?.removeEventListener('abort', onStop);
   await queue;
   return code;
 }
@@ -110,6 +146,7 @@ export async function runTerminal(chat: Chat, options: TerminalOptions): Promise
 async function handleLine(
   chat: Chat,
   line: string,
+  profile: string,
   contact: string | undefined,
   print: (line: string) => void,
   quit: () => void,
@@ -135,6 +172,10 @@ async function handleLine(
             return contact;
           }
           checkProfileName(argument, 'contact');
+          if (argument === profile) {
+            print(`! cannot chat with yourself: ${argument} is the profile you chat as; pick another contact`);
+            return contact;
+          }
           print(`Lines now go to ${argument}.`);
           return argument;
         case '/safety': {
