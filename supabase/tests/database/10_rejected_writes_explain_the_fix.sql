@@ -1,6 +1,6 @@
 -- Writes that a unique or foreign key constraint rejects raise a message
--- that names the value and the fix, with the constraint's SQLSTATE and name;
--- identity keys that are not usable Ed25519 public keys are rejected.
+-- that names the value and the fix, with the constraint's SQLSTATE and name.
+-- Identity keys that are not usable Ed25519 public keys are rejected.
 begin;
 \ir _helpers.psql
 select plan(51);

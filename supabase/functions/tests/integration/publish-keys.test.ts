@@ -362,18 +362,18 @@ Deno.test({
   ...testOptions,
   async fn() {
     const user = await createUser();
-    // The database accepts any 32 bytes in canonical base64url; this one is the
-    // Ed25519 neutral point, which no signature may verify against.
-    const smallOrderKey = `AQ${"A".repeat(41)}`;
-    const profile = `small-order-${user.id.slice(0, 8)}`;
+    // The database rejects small-order and non-canonical keys, but it does not
+    // check that y is on the curve. No point has y = 2, so this key is invalid.
+    const offCurveKey = `Ag${"A".repeat(41)}`;
+    const profile = `off-curve-${user.id.slice(0, 8)}`;
     await asUser(user, (sql) => sql`
       insert into public.chat_participants (profile, payload)
-      values (${profile}, ${sql.json({ v: 1, identityKey: smallOrderKey })})
+      values (${profile}, ${sql.json({ v: 1, identityKey: offCurveKey })})
     `);
 
     const { status, body } = await post<ErrorBody>(publishKeys, "publish-keys", user.token, {
       action: "publish",
-      oneTimePrekeys: createOneTimePrekeys(1, 1, "small-order"),
+      oneTimePrekeys: createOneTimePrekeys(1, 1, "off-curve"),
     });
 
     assert.equal(status, 409);
