@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { ed25519 } from '../../packages/client/src/crypto/index.ts';
+
 import { closeUser, createUser, database, signedInClient, waitFor, type TestUser } from './helpers.ts';
 
 describe('a third user', () => {
@@ -67,18 +69,26 @@ describe('a third user', () => {
   });
 
   it('cannot claim or take over bob profile', async () => {
-    const takeOver = await carol.client.from('chat_participants').insert([{ profile: bob.profile, payload: { v: 1, identityKey: 'A'.repeat(43) } }]);
-    expect(takeOver.error).not.toBeNull();
+    // A well-formed identity key, so the attempts fail on ownership and not on the payload format.
+    const { publicKey } = await ed25519.generateKeyPair();
+    const identity = { v: 1, identityKey: Buffer.from(publicKey).toString('base64url') };
+    const [before] = await sql`select owner_id, payload from public.chat_participants where profile = ${bob.profile}`;
 
-    const rewrite = await carol.client
-      .from('chat_participants')
-      .update({ payload: { v: 1, identityKey: 'A'.repeat(43) } })
-      .eq('profile', bob.profile)
-      .select('profile');
+    const takeOver = await carol.client.from('chat_participants').insert([{ profile: bob.profile, payload: identity }]);
+    expect(takeOver.error?.code).toBe('23505');
+    expect(takeOver.error?.message).toContain('chat_participants_profile_key');
+
+    const rewrite = await carol.client.from('chat_participants').update({ payload: identity }).eq('profile', bob.profile).select('profile');
     expect(rewrite.data ?? []).toEqual([]);
 
-    const secondProfile = await carol.client.from('chat_participants').insert([{ profile: `${carol.profile}-2`, payload: { v: 1, identityKey: 'B'.repeat(43) } }]);
-    expect(secondProfile.error).not.toBeNull();
+    const secondProfile = await carol.client.from('chat_participants').insert([{ profile: `${carol.profile}-2`, payload: identity }]);
+    expect(secondProfile.error?.code).toBe('23505');
+    expect(secondProfile.error?.message).toContain('chat_participants_owner_id_key');
+
+    const [after] = await sql`select owner_id, payload from public.chat_participants where profile = ${bob.profile}`;
+    expect(after).toEqual(before);
+    const [second] = await sql`select count(*)::int as n from public.chat_participants where profile = ${`${carol.profile}-2`}`;
+    expect(second!.n).toBe(0);
   });
 
   it('cannot send as alice', async () => {
