@@ -314,6 +314,23 @@ function returningSql(relation: Relation, reserved: Map<string, string>, prefere
   return selectListSql(relation, parseSelect(reserved.get('select')));
 }
 
+/** Runs an INSERT, UPDATE or DELETE statement as the caller and sends its result. */
+async function runMutation(
+  context: RestContext,
+  request: IncomingMessage,
+  response: ServerResponse,
+  caller: Caller,
+  statement: string,
+  parameters: Parameters,
+  preferences: Preferences,
+  createdStatus: number,
+): Promise<void> {
+  const [resultRows] = await run(context, request, caller, [
+    { text: aggregateSql(statement, preferences.return === 'representation'), params: parameters.values },
+  ]);
+  sendMutation(request, response, preferences, resultRows?.[0] as { body: string | null; row_count: number }, createdStatus);
+}
+
 /** Sends the result of INSERT, UPDATE or DELETE according to `Prefer: return=...`. */
 function sendMutation(
   request: IncomingMessage,
@@ -383,10 +400,7 @@ async function handleInsert(
   }
   statement += ` returning ${returning}`;
 
-  const [resultRows] = await run(context, request, caller, [
-    { text: aggregateSql(statement, preferences.return === 'representation'), params: parameters.values },
-  ]);
-  sendMutation(request, response, preferences, resultRows?.[0] as { body: string | null; row_count: number }, 201);
+  await runMutation(context, request, response, caller, statement, parameters, preferences, 201);
 }
 
 async function handleUpdate(
@@ -419,10 +433,7 @@ async function handleUpdate(
     statement = `update ${target} set (${columnList}) = (${source})${whereSql(relation, filters, parameters)} returning ${returning}`;
   }
 
-  const [resultRows] = await run(context, request, caller, [
-    { text: aggregateSql(statement, preferences.return === 'representation'), params: parameters.values },
-  ]);
-  sendMutation(request, response, preferences, resultRows?.[0] as { body: string | null; row_count: number }, 200);
+  await runMutation(context, request, response, caller, statement, parameters, preferences, 200);
 }
 
 async function handleDelete(
@@ -441,10 +452,7 @@ async function handleDelete(
   const returning = returningSql(relation, reserved, preferences);
   const statement = `delete from ${qualifiedName(relation)}${whereSql(relation, filters, parameters)} returning ${returning}`;
 
-  const [resultRows] = await run(context, request, caller, [
-    { text: aggregateSql(statement, preferences.return === 'representation'), params: parameters.values },
-  ]);
-  sendMutation(request, response, preferences, resultRows?.[0] as { body: string | null; row_count: number }, 200);
+  await runMutation(context, request, response, caller, statement, parameters, preferences, 200);
 }
 
 function rejectPaging(reserved: Map<string, string>): void {
