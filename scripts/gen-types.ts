@@ -3,9 +3,9 @@
 //   npm run gen:types             writes the file
 //   npm run gen:types -- --check  fails when the checked-in file is stale
 //
-// It starts a throwaway PostgreSQL cluster, applies the bootstrap and the
-// migrations, runs `supabase gen types typescript` against it for the
-// `public` schema (the one the REST API serves) and formats the output with
+// It starts a throwaway PostgreSQL cluster and applies the bootstrap and the
+// migrations. Then it runs `supabase gen types typescript` for the `public`
+// schema (the one the REST API serves) and formats the output with
 // `deno fmt`, so the result depends only on the migrations and the pinned
 // tool versions.
 import { execFile } from 'node:child_process';

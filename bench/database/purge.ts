@@ -16,7 +16,7 @@ export interface PurgeRun {
   freshLeft: number;
   /** WAL written from the purge's start to its end, by the purge and the sender together. */
   walBytes: number;
-  /** What the sender's backend waited for while it ran a statement, alone and during the purge. */
+  /** Wait events of the sender's backend while it ran a statement, alone and during the purge. */
   senderWaitsWithout: WaitSamples;
   senderWaitsDuring: WaitSamples;
 }

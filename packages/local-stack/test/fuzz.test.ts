@@ -97,7 +97,7 @@ describe.skipIf(externalTarget)('fuzz', () => {
         try {
           response = await fetch(url, { method: request.method, headers, ...(hasBody ? { body: request.body } : {}) });
         } catch (error) {
-          // fetch itself rejects some generated URLs and headers before sending, so the gateway never sees them.
+          // fetch itself rejects some generated URLs and headers before sending, so the gateway never receives them.
           if (error instanceof TypeError && !String((error as Error).cause ?? '').includes('ECONNREFUSED')) return;
           throw error;
         }

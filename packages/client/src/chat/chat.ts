@@ -102,7 +102,7 @@ export interface RegisterOptions {
 export interface SentMessage {
   /**
    * Message id (a UUID): the id of the entry in {@link Chat.history}, the id
-   * the recipient sees, and the `messageId` of a {@link ChatError} when the
+   * the recipient receives, and the `messageId` of a {@link ChatError} when the
    * send failed after the message was stored.
    */
   id: string;

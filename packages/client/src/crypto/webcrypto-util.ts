@@ -48,7 +48,7 @@ export async function importRawPrivateKey(
  * runtime without OKP JWK support, or a public key that does not match (Node
  * checks it; Deno ignores `x`).
  *
- * NOTE: the JWK holds the private key as a base64url string, which cannot be
+ * NOTE: the JWK contains the private key as a base64url string, which cannot be
  * wiped and lives until the garbage collector frees it, like the base64 keys
  * in serialized state.
  */
